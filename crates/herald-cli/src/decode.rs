@@ -1,0 +1,156 @@
+//! `herald decode`: a `text/event-stream` on stdin, one JSON line per dispatched event on stdout.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use herald_codec::{Decoder, Frame, MessageEvent};
+use serde::Serialize;
+
+/// Decode an event stream from stdin into JSON lines, exactly as a browser would dispatch it.
+///
+/// Each dispatched event is written, and flushed, as soon as its closing blank line arrives, so
+/// a live stream can be piped in:
+///
+///   {"type":"message","data":"...","id":"..."}
+///
+/// `type` is the event type (`message` unless the stream named it), `data` the event's data
+/// lines joined with LF, and `id` the last event ID in force ("" if none). At the end of input
+/// one more line gives the stream's final state:
+///
+///   {"retry":3000,"last_event_id":"..."}
+///
+/// where `retry` is the last reconnection time the stream set, in milliseconds, or null if it
+/// set none. Bytes that are not UTF-8 become U+FFFD; an event without its blank line at the end
+/// of input is dropped, as browsers drop it.
+///
+/// Exit status: 0 on success; 1 if reading failed or an event was dropped because it broke a
+/// size limit (each such event is reported on stderr).
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    after_help = "Example:\n  curl -sN http://127.0.0.1:8080/events | herald decode\n  printf 'event: ping\\nid: 1\\ndata: hi\\n\\n' | herald decode"
+)]
+pub(crate) struct Args {
+    /// Also write each comment line, as {"comment":"..."}.
+    #[arg(long)]
+    comments: bool,
+    /// Longest line accepted, in bytes; an event with a longer line is dropped and reported.
+    #[arg(long, value_name = "BYTES", default_value_t = herald_codec::DEFAULT_MAX_LINE_LEN)]
+    max_line_len: usize,
+    /// Largest event data accepted, in bytes; a larger event is dropped and reported.
+    #[arg(long, value_name = "BYTES", default_value_t = herald_codec::DEFAULT_MAX_EVENT_SIZE)]
+    max_event_size: usize,
+}
+
+/// One dispatched event, as `herald decode` and `herald listen --json` write it.
+#[derive(Debug, Serialize)]
+pub(crate) struct EventLine<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    data: &'a str,
+    id: &'a str,
+}
+
+impl<'a> From<&'a MessageEvent> for EventLine<'a> {
+    fn from(event: &'a MessageEvent) -> Self {
+        EventLine {
+            event_type: event.event_type(),
+            data: event.data(),
+            id: event.last_event_id(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CommentLine<'a> {
+    comment: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct EndLine<'a> {
+    retry: Option<u64>,
+    last_event_id: &'a str,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut decoder = Decoder::builder()
+        .comments(args.comments)
+        .max_line_len(args.max_line_len)
+        .max_event_size(args.max_event_size)
+        .build();
+    let mut stdin = io::stdin().lock();
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut dropped = 0usize;
+    match decode_all(&mut stdin, &mut out, &mut decoder, &mut chunk, &mut dropped) {
+        Err(error) if is_broken_pipe(&error) => return Ok(ExitCode::SUCCESS),
+        other => other?,
+    }
+    Ok(if dropped == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn decode_all(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    decoder: &mut Decoder,
+    chunk: &mut [u8],
+    dropped: &mut usize,
+) -> anyhow::Result<()> {
+    loop {
+        let read = match input.read(chunk) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error).context("reading standard input failed"),
+        };
+        decoder.push_slice(&chunk[..read]);
+        let mut wrote = false;
+        for frame in &mut *decoder {
+            match frame {
+                Ok(Frame::Event(event)) => write_line(out, &EventLine::from(&event))?,
+                Ok(Frame::Comment(comment)) => write_line(out, &CommentLine { comment: &comment })?,
+                Ok(Frame::Retry(_)) => continue,
+                Err(error) => {
+                    *dropped += 1;
+                    report_dropped(&error);
+                    continue;
+                }
+            }
+            wrote = true;
+        }
+        if wrote {
+            out.flush()?;
+        }
+    }
+    decoder.finish();
+    let end = EndLine {
+        retry: decoder
+            .retry()
+            .map(|retry| u64::try_from(retry.as_millis()).unwrap_or(u64::MAX)),
+        last_event_id: decoder.last_event_id(),
+    };
+    write_line(out, &end)?;
+    out.flush()?;
+    Ok(())
+}
+
+#[allow(clippy::print_stderr)]
+fn report_dropped(error: &herald_codec::DecodeError) {
+    eprintln!("herald decode: dropped an event: {error}");
+}
+
+fn write_line(out: &mut impl Write, line: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b"\n")
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<io::Error>()
+        .is_some_and(|error| error.kind() == io::ErrorKind::BrokenPipe)
+}

@@ -1,0 +1,35 @@
+//! `herald`: the command-line front of Herald, a Server-Sent Events toolkit.
+
+mod decode;
+
+use clap::{Parser, Subcommand};
+
+/// Herald: Server-Sent Events done right.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Decode(decode::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Decode(args) => decode::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("herald: {error:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
