@@ -1,0 +1,54 @@
+//! Fuzzes the decoder: it must never panic, and it must report the same frames, errors and final
+//! state whether the input arrives whole, cut in two, or one byte at a time.
+//!
+//! The first two bytes of the input choose the configuration and where to cut; the rest is the
+//! stream.
+
+#![no_main]
+
+use bytes::Bytes;
+use herald_codec::{Decoder, Frame};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    frames: Vec<Result<Frame, String>>,
+    last_event_id: String,
+    retry: Option<std::time::Duration>,
+}
+
+fn decoder(config: u8) -> Decoder {
+    let builder = Decoder::builder().comments(config & 1 == 1);
+    if config & 2 == 2 {
+        builder.max_line_len(32).max_event_size(64).build()
+    } else {
+        builder.build()
+    }
+}
+
+fn decode<'a>(mut decoder: Decoder, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+    let mut frames = Vec::new();
+    for chunk in chunks {
+        decoder.push(Bytes::copy_from_slice(chunk));
+        frames.extend(decoder.by_ref().map(|frame| frame.map_err(|e| e.to_string())));
+    }
+    decoder.finish();
+    assert_eq!(decoder.buffered_len(), 0);
+    Outcome {
+        frames,
+        last_event_id: decoder.last_event_id().to_owned(),
+        retry: decoder.retry(),
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    let [config, cut, stream @ ..] = input else {
+        return;
+    };
+    let whole = decode(decoder(*config), [stream]);
+    let (a, b) = stream.split_at(usize::from(*cut) * stream.len() / 255);
+    assert_eq!(decode(decoder(*config), [a, b]), whole, "cut in two");
+    if stream.len() <= 512 {
+        assert_eq!(decode(decoder(*config), stream.chunks(1)), whole, "byte by byte");
+    }
+});
