@@ -144,6 +144,11 @@ fn report_dropped(error: &herald_codec::DecodeError) {
     eprintln!("herald decode: dropped an event: {error}");
 }
 
+/// Writes one event as the JSON line `herald decode` prints for it (`herald listen --json`).
+pub(crate) fn write_event_line(out: &mut impl Write, event: &MessageEvent) -> io::Result<()> {
+    write_line(out, &EventLine::from(event))
+}
+
 fn write_line(out: &mut impl Write, line: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, line)?;
     out.write_all(b"\n")

@@ -1,6 +1,9 @@
 //! `herald`: the command-line front of Herald, a Server-Sent Events toolkit.
 
 mod decode;
+mod listen;
+mod publish;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -15,12 +18,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Decode(decode::Args),
+    Listen(listen::Args),
+    Serve(serve::Args),
+    Publish(publish::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Listen(args) => listen::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Publish(args) => publish::run(args),
     };
     match result {
         Ok(code) => code,

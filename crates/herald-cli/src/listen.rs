@@ -1,0 +1,246 @@
+//! `herald listen`: connect to an event stream as a browser's `EventSource` would, and print its
+//! events live.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use herald_client::{EventSource, Item, MessageEvent, ReadyState, StatusPolicy};
+
+use crate::decode::write_event_line;
+
+/// Listen to an event stream, reconnecting as a browser does, and print its events live.
+///
+/// Each event is printed as it arrives: by default its type and ID on one line, its data lines
+/// below, and a blank line; with --json, exactly the lines `herald decode` writes:
+///
+///   {"type":"message","data":"...","id":"..."}
+///
+/// Connection state changes (open, lost and reconnecting, closed) go to stderr. The stream is
+/// reconnected after a network error or its end, after the server's `retry` delay (3 s until
+/// it sets one), sending Last-Event-ID.
+///
+/// Exit status: 0 once --max-events events were printed, or when the server answers
+/// 204 No Content (it asks clients to stop); 1 when the connection fails for good (a status
+/// other than 200, a content type other than text/event-stream, too many redirects); 130 when
+/// interrupted with Ctrl-C.
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    after_help = "Examples:\n  herald listen http://127.0.0.1:8080/events\n  herald listen --json --event tick --max-events 10 http://127.0.0.1:8080/clock\n  herald listen -H 'Authorization: Bearer TOKEN' -H 'Content-Type: application/json' \\\n      --data '{\"stream\":true}' https://api.example.com/v1/stream"
+)]
+pub(crate) struct Args {
+    /// The event stream's URL (http or https).
+    url: String,
+    /// Print each event as the JSON line `herald decode` writes.
+    #[arg(long)]
+    json: bool,
+    /// Print only events of this type (repeatable); --max-events counts only those printed.
+    #[arg(long = "event", value_name = "NAME")]
+    events: Vec<String>,
+    /// Add a request header, as 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Resume from this ID: sent as Last-Event-ID on the first request.
+    #[arg(long, value_name = "ID")]
+    last_event_id: Option<String>,
+    /// The request method (default GET, or POST with --data).
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    method: Option<String>,
+    /// Send this request body on every connection; @FILE reads it from a file, @- from stdin.
+    #[arg(short = 'd', long, value_name = "BODY")]
+    data: Option<String>,
+    /// Exit with status 0 after printing this many events (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_events: Option<u64>,
+    /// Give up on a connection attempt that gets no response head within SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    connect_timeout: Option<f64>,
+    /// Reconnect when the stream stays silent (keep-alive comments included) for SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout: Option<f64>,
+    /// Also retry on 429 and 5xx answers (honouring Retry-After), as streaming APIs expect.
+    #[arg(long)]
+    retry_transient: bool,
+    /// Keep cookies the server sets and send them back (withCredentials).
+    #[arg(long)]
+    cookies: bool,
+    /// Also trust the certificates in this PEM file (a private CA, a self-signed server).
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+    /// Speak HTTP/2 with prior knowledge to http:// URLs (h2c).
+    #[arg(long, conflicts_with = "http1")]
+    http2_prior_knowledge: bool,
+    /// Speak HTTP/1.1 only.
+    #[arg(long)]
+    http1: bool,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime failed")?;
+    runtime.block_on(listen(args))
+}
+
+fn source(args: &Args) -> anyhow::Result<EventSource> {
+    let mut builder = EventSource::builder(&args.url);
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("header {header:?} is not 'Name: value'");
+        };
+        builder = builder.header(name.trim(), value.trim());
+    }
+    if let Some(id) = &args.last_event_id {
+        builder = builder.last_event_id(id);
+    }
+    if let Some(data) = &args.data {
+        builder = builder.method(http::Method::POST).body(body(data)?);
+    }
+    if let Some(method) = &args.method {
+        let method = http::Method::from_bytes(method.as_bytes())
+            .with_context(|| format!("invalid method {method:?}"))?;
+        builder = builder.method(method);
+    }
+    if let Some(seconds) = args.connect_timeout {
+        builder = builder.connect_timeout(seconds_arg(seconds, "--connect-timeout")?);
+    }
+    if let Some(seconds) = args.idle_timeout {
+        builder = builder.idle_timeout(seconds_arg(seconds, "--idle-timeout")?);
+    }
+    if args.retry_transient {
+        builder = builder.status_policy(StatusPolicy::RetryTransient);
+    }
+    if args.cookies {
+        builder = builder.with_credentials();
+    }
+    if let Some(path) = &args.cacert {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        builder = builder.add_root_certificates_pem(&pem);
+    }
+    if args.http2_prior_knowledge {
+        builder = builder.http2_prior_knowledge();
+    }
+    if args.http1 {
+        builder = builder.http1_only();
+    }
+    Ok(builder.build()?)
+}
+
+fn body(data: &str) -> anyhow::Result<Vec<u8>> {
+    match data.strip_prefix('@') {
+        Some("-") => {
+            let mut body = Vec::new();
+            io::Read::read_to_end(&mut io::stdin(), &mut body).context("reading stdin")?;
+            Ok(body)
+        }
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {path}")),
+        None => Ok(data.as_bytes().to_vec()),
+    }
+}
+
+fn seconds_arg(seconds: f64, flag: &str) -> anyhow::Result<Duration> {
+    let duration = Duration::try_from_secs_f64(seconds)
+        .with_context(|| format!("{flag}: invalid duration"))?;
+    if duration.is_zero() {
+        // A zero timeout would end every attempt at once, reconnecting in a loop.
+        bail!("{flag}: must be more than 0");
+    }
+    Ok(duration)
+}
+
+/// Exit status after Ctrl-C: 128 + SIGINT, as shells report it.
+const INTERRUPTED: u8 = 130;
+
+async fn listen(args: Args) -> anyhow::Result<ExitCode> {
+    let mut source = source(&args)?;
+    let mut out = io::stdout().lock();
+    let mut printed = 0u64;
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    status(&format!("connecting to {}", source.url()));
+    loop {
+        let item = tokio::select! {
+            item = source.next() => item,
+            _ = &mut interrupt => {
+                source.close();
+                status("interrupted");
+                return Ok(ExitCode::from(INTERRUPTED));
+            }
+        };
+        match item {
+            Some(Ok(Item::Open(opened))) => {
+                status(&format!("open: {} ({:?})", opened.url(), opened.version()));
+            }
+            Some(Ok(Item::Message(event))) => {
+                if !args.events.is_empty() && !args.events.iter().any(|t| t == event.event_type()) {
+                    continue;
+                }
+                match print(&mut out, &event, args.json) {
+                    Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    other => other.context("writing to stdout failed")?,
+                }
+                printed += 1;
+                if args.max_events.is_some_and(|max| printed >= max) {
+                    source.close();
+                    status(&format!("closed after {printed} events"));
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            Some(Err(error)) if source.ready_state() == ReadyState::Closed => {
+                status(&format!("closed: {}", describe(&error)));
+                return Ok(if error.is_no_content() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            Some(Err(error)) if error.is_decode() => status(&describe(&error)),
+            Some(Err(error)) => status(&format!(
+                "connection lost: {}; reconnecting",
+                describe(&error)
+            )),
+            None => {
+                status("closed");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+}
+
+fn print(out: &mut impl Write, event: &MessageEvent, json: bool) -> io::Result<()> {
+    if json {
+        write_event_line(out, event)?;
+    } else {
+        out.write_all(event.event_type().as_bytes())?;
+        if !event.last_event_id().is_empty() {
+            write!(out, " id={}", event.last_event_id())?;
+        }
+        writeln!(out)?;
+        writeln!(out, "{}", event.data())?;
+        writeln!(out)?;
+    }
+    out.flush()
+}
+
+/// An error and its causes, on one line.
+fn describe(error: &herald_client::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[allow(clippy::print_stderr)]
+fn status(message: &str) {
+    eprintln!("herald listen: {message}");
+}

@@ -1,0 +1,325 @@
+//! `herald serve`'s settings in one place: the same keys as flags (`--history-size`),
+//! `HERALD_*` variables (`HERALD_HISTORY_SIZE`) and a TOML file (`history-size = 100`). A flag
+//! or variable wins over the file, the file over the default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use herald_hub::config::duration_text;
+use herald_hub::{HubConfig, JwtKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written `40s`, `500ms`, `10m` or as seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span(pub(crate) Duration);
+
+impl FromStr for Span {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Span, String> {
+        duration_text::parse(text).map(Span)
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&duration_text::format(self.0))
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        duration_text::serialize(&self.0, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        duration_text::deserialize(d).map(Span)
+    }
+}
+
+/// A list key in the file may be one value or an array.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::One(one) => vec![one],
+        Raw::Many(many) => many,
+    })
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting of `herald serve`; unset ones take the file's value, then the default.
+#[derive(Debug, Default, Clone, clap::Args, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// Address to listen on, IPv4 or IPv6 (`[::1]:8080`); repeatable, or comma-separated
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, env = "HERALD_ADDR", value_delimiter = ',')]
+    #[serde(
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) addr: Vec<SocketAddr>,
+    /// PEM certificate chain: serve HTTPS (ALPN h2 and http/1.1). Needs --tls-key.
+    #[arg(long, env = "HERALD_TLS_CERT")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "HERALD_TLS_KEY")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Key verifying both publishers' and subscribers' tokens (a secret, or a PEM public key).
+    #[arg(long, env = "HERALD_JWT_KEY", hide_env_values = true)]
+    pub(crate) jwt_key: Option<String>,
+    /// Algorithm of --jwt-key [default: HS256].
+    #[arg(long, env = "HERALD_JWT_ALG")]
+    pub(crate) jwt_alg: Option<String>,
+    /// Key verifying publishers' tokens (overrides --jwt-key for publishers).
+    #[arg(long, env = "HERALD_PUBLISHER_JWT_KEY", hide_env_values = true)]
+    pub(crate) publisher_jwt_key: Option<String>,
+    /// Algorithm of --publisher-jwt-key [default: --jwt-alg].
+    #[arg(long, env = "HERALD_PUBLISHER_JWT_ALG")]
+    pub(crate) publisher_jwt_alg: Option<String>,
+    /// Key verifying subscribers' tokens (overrides --jwt-key for subscribers).
+    #[arg(long, env = "HERALD_SUBSCRIBER_JWT_KEY", hide_env_values = true)]
+    pub(crate) subscriber_jwt_key: Option<String>,
+    /// Algorithm of --subscriber-jwt-key [default: --jwt-alg].
+    #[arg(long, env = "HERALD_SUBSCRIBER_JWT_ALG")]
+    pub(crate) subscriber_jwt_alg: Option<String>,
+    /// Let subscribers without a token receive public updates [default: false].
+    #[arg(long, env = "HERALD_ANONYMOUS", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) anonymous: Option<bool>,
+    /// Publish subscription events and serve the subscriptions API [default: false].
+    #[arg(long, env = "HERALD_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) subscriptions: Option<bool>,
+    /// Send a `:` comment after this much silence (0 disables) [default: 40s].
+    #[arg(long, env = "HERALD_HEARTBEAT")]
+    pub(crate) heartbeat: Option<Span>,
+    /// End each subscription stream after about this long; clients resume (0 disables)
+    /// [default: 600s].
+    #[arg(long, env = "HERALD_WRITE_TIMEOUT")]
+    pub(crate) write_timeout: Option<Span>,
+    /// Name of the cookie that may carry a token [default: mercureAuthorization].
+    #[arg(long, env = "HERALD_COOKIE_NAME")]
+    pub(crate) cookie_name: Option<String>,
+    /// Origin allowed to publish with cookie authentication, against CSRF (repeatable, or
+    /// comma-separated; `*` allows all).
+    #[arg(long, env = "HERALD_PUBLISH_ORIGIN", value_delimiter = ',')]
+    #[serde(
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) publish_origin: Vec<String>,
+    /// Origin whose pages may use the hub cross-origin (CORS; repeatable, or comma-separated;
+    /// `*` only with --cors-credentials=false).
+    #[arg(long, env = "HERALD_CORS_ORIGIN", value_delimiter = ',')]
+    #[serde(
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) cors_origin: Vec<String>,
+    /// Let cross-origin requests carry cookies [default: true].
+    #[arg(long, env = "HERALD_CORS_CREDENTIALS", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) cors_credentials: Option<bool>,
+    /// How many past updates are kept for resuming subscribers [default: 10000].
+    #[arg(long, env = "HERALD_HISTORY_SIZE")]
+    pub(crate) history_size: Option<usize>,
+    /// Keep the history in an embedded transactional store in this directory (a publish is
+    /// answered once committed); without it, history is in memory only.
+    #[arg(long, env = "HERALD_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Drop history older than this (0: no age bound) [default: 0].
+    #[arg(long, env = "HERALD_HISTORY_AGE")]
+    pub(crate) history_age: Option<Span>,
+    /// How many updates may wait for one subscriber before it is disconnected as too slow
+    /// [default: 1000].
+    #[arg(long, env = "HERALD_SUBSCRIBER_QUEUE")]
+    pub(crate) subscriber_queue: Option<usize>,
+    /// Most topics in one subscription or update [default: 1000].
+    #[arg(long, env = "HERALD_MAX_TOPICS")]
+    pub(crate) max_topics: Option<usize>,
+    /// Most open connections; beyond it, 503 with Retry-After (0: no bound) [default: 10000].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
+    /// Largest update (publish body) in bytes; beyond it, 413 [default: 1048576].
+    #[arg(long, env = "HERALD_MAX_UPDATE_SIZE")]
+    pub(crate) max_update_size: Option<usize>,
+    /// Longest request URL in bytes; beyond it, 414 [default: 65536].
+    #[arg(long, env = "HERALD_MAX_URL_SIZE")]
+    pub(crate) max_url_size: Option<usize>,
+    /// Most bytes of request headers; beyond it, 431 [default: 32768].
+    #[arg(long, env = "HERALD_MAX_HEADER_SIZE")]
+    pub(crate) max_header_size: Option<usize>,
+    /// Updates per second per publisher token; beyond it, 429 (0: no bound) [default: 1000].
+    #[arg(long, env = "HERALD_PUBLISH_RATE")]
+    pub(crate) publish_rate: Option<u32>,
+    /// Close a connection whose client has not taken any byte for this long (0: never)
+    /// [default: 30s].
+    #[arg(long, env = "HERALD_SEND_TIMEOUT")]
+    pub(crate) send_timeout: Option<Span>,
+    /// How long a shutdown waits for connections to close [default: 10s].
+    #[arg(long, env = "HERALD_GRACE_PERIOD")]
+    pub(crate) grace_period: Option<Span>,
+    /// Log line format; the filter comes from RUST_LOG (or HERALD_LOG) [default: pretty].
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+macro_rules! merge {
+    ($flags:ident, $file:ident; options: $($option:ident),*; lists: $($list:ident),*) => {
+        Settings {
+            $($option: $flags.$option.or($file.$option),)*
+            $($list: if $flags.$list.is_empty() { $file.$list } else { $flags.$list },)*
+        }
+    };
+}
+
+const MASK: &str = "********";
+
+impl Settings {
+    /// Reads a TOML file of settings; unknown keys are errors.
+    pub(crate) fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// These settings, with `file`'s values where these are unset.
+    pub(crate) fn or(self, file: Settings) -> Settings {
+        let flags = self;
+        merge!(flags, file;
+            options: tls_cert, tls_key, jwt_key, jwt_alg, publisher_jwt_key, publisher_jwt_alg,
+                subscriber_jwt_key, subscriber_jwt_alg, anonymous, subscriptions, heartbeat,
+                write_timeout, cookie_name, data_dir, history_age, cors_credentials, history_size, subscriber_queue,
+                max_topics, max_connections, max_update_size, max_url_size, max_header_size,
+                publish_rate, send_timeout, grace_period, log_format;
+            lists: addr, publish_origin, cors_origin)
+    }
+
+    /// Every unset setting filled with its default (keys stay unset when they have none).
+    pub(crate) fn with_defaults(self) -> Settings {
+        let hub = HubConfig::default();
+        let defaults = Settings {
+            addr: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+            jwt_alg: Some("HS256".to_owned()),
+            anonymous: Some(hub.anonymous),
+            subscriptions: Some(hub.subscriptions),
+            heartbeat: Some(Span(hub.heartbeat)),
+            write_timeout: Some(Span(hub.write_timeout)),
+            cookie_name: Some(hub.cookie_name),
+            cors_credentials: Some(hub.cors_credentials),
+            history_size: Some(hub.history_size),
+            subscriber_queue: Some(hub.subscriber_queue),
+            history_age: Some(Span(hub.history_age)),
+            max_topics: Some(hub.max_topics),
+            max_connections: Some(hub.max_connections),
+            max_update_size: Some(hub.max_update_size),
+            max_url_size: Some(hub.max_url_size),
+            max_header_size: Some(hub.max_header_size),
+            publish_rate: Some(hub.publish_rate),
+            send_timeout: Some(Span(hub.send_timeout)),
+            grace_period: Some(Span(hub.grace_period)),
+            log_format: Some(LogFormat::Pretty),
+            ..Settings::default()
+        };
+        self.or(defaults)
+    }
+
+    /// The settings as TOML, secrets masked.
+    pub(crate) fn masked_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        for key in [
+            &mut shown.jwt_key,
+            &mut shown.publisher_jwt_key,
+            &mut shown.subscriber_jwt_key,
+        ] {
+            if key.is_some() {
+                *key = Some(MASK.to_owned());
+            }
+        }
+        toml::to_string(&shown).context("cannot write the configuration")
+    }
+
+    /// The hub configuration (from settings with defaults), and whether no key was given at
+    /// all (development mode). `env` reads the `MERCURE_*` fallbacks.
+    pub(crate) fn hub_config(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<(HubConfig, bool)> {
+        let jwt_alg = self.jwt_alg.clone().unwrap_or_else(|| "HS256".to_owned());
+        let key = |own: &Option<String>, mercure: &str, alg: &Option<String>, mercure_alg: &str| {
+            own.clone()
+                .or_else(|| env(mercure))
+                .or_else(|| self.jwt_key.clone())
+                .map(|key| {
+                    let alg = alg
+                        .clone()
+                        .or_else(|| env(mercure_alg))
+                        .unwrap_or_else(|| jwt_alg.clone());
+                    JwtKey::new(key, alg)
+                })
+        };
+        let publisher_jwt = key(
+            &self.publisher_jwt_key,
+            "MERCURE_PUBLISHER_JWT_KEY",
+            &self.publisher_jwt_alg,
+            "MERCURE_PUBLISHER_JWT_ALG",
+        );
+        let subscriber_jwt = key(
+            &self.subscriber_jwt_key,
+            "MERCURE_SUBSCRIBER_JWT_KEY",
+            &self.subscriber_jwt_alg,
+            "MERCURE_SUBSCRIBER_JWT_ALG",
+        );
+        let development = publisher_jwt.is_none() && subscriber_jwt.is_none();
+        let d = HubConfig::default();
+        let config = HubConfig {
+            publisher_jwt,
+            subscriber_jwt,
+            anonymous: self.anonymous.unwrap_or(d.anonymous),
+            subscriptions: self.subscriptions.unwrap_or(d.subscriptions),
+            heartbeat: self.heartbeat.map_or(d.heartbeat, |s| s.0),
+            write_timeout: self.write_timeout.map_or(d.write_timeout, |s| s.0),
+            cookie_name: self.cookie_name.clone().unwrap_or(d.cookie_name),
+            publish_origins: self.publish_origin.clone(),
+            history_size: self.history_size.unwrap_or(d.history_size),
+            subscriber_queue: self.subscriber_queue.unwrap_or(d.subscriber_queue),
+            data_dir: self.data_dir.clone(),
+            history_age: self.history_age.map_or(d.history_age, |s| s.0),
+            max_topics: self.max_topics.unwrap_or(d.max_topics),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_url_size: self.max_url_size.unwrap_or(d.max_url_size),
+            max_header_size: self.max_header_size.unwrap_or(d.max_header_size),
+            grace_period: self.grace_period.map_or(d.grace_period, |s| s.0),
+            send_timeout: self.send_timeout.map_or(d.send_timeout, |s| s.0),
+            max_update_size: self.max_update_size.unwrap_or(d.max_update_size),
+            publish_rate: self.publish_rate.unwrap_or(d.publish_rate),
+            cors_origins: self.cors_origin.clone(),
+            cors_credentials: self.cors_credentials.unwrap_or(d.cors_credentials),
+        };
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            anyhow::bail!("--tls-cert and --tls-key (tls-cert, tls-key) go together");
+        }
+        Ok((config, development))
+    }
+}

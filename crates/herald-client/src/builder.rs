@@ -1,0 +1,352 @@
+//! Configuring an [`EventSource`]: the request, the timeouts, TLS, HTTP versions, cookies and the
+//! retry policy. Everything defaults to what a browser does.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cookie_store::CookieStore;
+use herald_codec::DecoderBuilder;
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use http::{HeaderMap, Method};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use url::Url;
+
+use crate::backoff::{Backoff, DEFAULT_RECONNECTION_TIME, StatusPolicy};
+use crate::connect::{Connector, LAST_EVENT_ID, last_event_id_value};
+use crate::error::Error;
+use crate::event_source::EventSource;
+
+/// The most redirects followed for one connection, as fetch allows.
+pub const DEFAULT_MAX_REDIRECTS: usize = 20;
+
+/// Which trusted roots verify servers' certificates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsRoots {
+    /// Mozilla's roots, compiled in (the `webpki-roots` crate): works the same everywhere.
+    #[default]
+    WebPki,
+    /// The operating system's roots (the `rustls-native-certs` crate).
+    Native,
+    /// Both of the above.
+    WebPkiAndNative,
+    /// None: only the certificates added with
+    /// [`add_root_certificate`](EventSourceBuilder::add_root_certificate).
+    Empty,
+}
+
+/// Which HTTP versions are spoken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Versions {
+    /// HTTP/1.1 in clear text; over TLS, HTTP/2 or HTTP/1.1 as ALPN settles.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1Only,
+    /// HTTP/2 with prior knowledge for `http://` URLs (h2c); ALPN over TLS.
+    Http2PriorKnowledge,
+}
+
+/// Everything the processing model needs, fixed when the source is built.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) url: Url,
+    pub(crate) method: Method,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) reconnection_time: Duration,
+    pub(crate) backoff: Backoff,
+    pub(crate) status_policy: StatusPolicy,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) cookies: Option<Arc<Mutex<CookieStore>>>,
+    pub(crate) max_redirects: usize,
+}
+
+/// Builds an [`EventSource`]; made by [`EventSource::builder`].
+///
+/// Every setting defaults to what a browser's `EventSource` does: `GET` without a body, the
+/// `Accept: text/event-stream` and `Cache-Control: no-cache` headers, no cookies (use
+/// [`cookie_store`](Self::cookie_store) as `withCredentials`), a 3 s reconnection time until the
+/// server sets one, 20 redirects at most, no timeouts, HTTP/2 when TLS negotiates it.
+///
+/// Configuration errors (a bad URL, header or certificate) are reported by
+/// [`build`](Self::build).
+#[derive(Debug)]
+#[must_use]
+pub struct EventSourceBuilder {
+    url: Result<Url, Error>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+    last_event_id: Option<String>,
+    reconnection_time: Duration,
+    backoff: Backoff,
+    status_policy: StatusPolicy,
+    connect_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    cookies: Option<Arc<Mutex<CookieStore>>>,
+    max_redirects: usize,
+    roots: TlsRoots,
+    extra_roots: Vec<CertificateDer<'static>>,
+    tls_config: Option<rustls::ClientConfig>,
+    versions: Versions,
+    decoder: DecoderBuilder,
+    error: Option<Error>,
+}
+
+impl EventSourceBuilder {
+    pub(crate) fn new(url: &str) -> EventSourceBuilder {
+        let url = Url::parse(url)
+            .map_err(|error| Error::builder(format!("invalid URL {url:?}: {error}")))
+            .and_then(|url| match url.scheme() {
+                "http" | "https" => Ok(url),
+                scheme => Err(Error::builder(format!(
+                    "unsupported URL scheme {scheme:?}: only http and https"
+                ))),
+            });
+        EventSourceBuilder {
+            url,
+            method: Method::GET,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            last_event_id: None,
+            reconnection_time: DEFAULT_RECONNECTION_TIME,
+            backoff: Backoff::default(),
+            status_policy: StatusPolicy::default(),
+            connect_timeout: None,
+            idle_timeout: None,
+            cookies: None,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            roots: TlsRoots::default(),
+            extra_roots: Vec::new(),
+            tls_config: None,
+            versions: Versions::default(),
+            decoder: DecoderBuilder::default(),
+            error: None,
+        }
+    }
+
+    fn fail(mut self, error: Error) -> Self {
+        self.error.get_or_insert(error);
+        self
+    }
+
+    /// Adds a request header (sent on every connection, after redirects too, except that
+    /// `Authorization` is dropped on a redirect to another origin, as fetch does).
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: std::fmt::Display,
+        V: TryInto<HeaderValue>,
+        V::Error: std::fmt::Display,
+    {
+        let name = match name.try_into() {
+            Ok(name) => name,
+            Err(error) => {
+                return self.fail(Error::builder(format!("invalid header name: {error}")));
+            }
+        };
+        match value.try_into() {
+            Ok(value) => {
+                self.headers.append(name, value);
+                self
+            }
+            Err(error) => self.fail(Error::builder(format!("invalid value for {name}: {error}"))),
+        }
+    }
+
+    /// Adds all these headers; a name that was already set gets these values instead.
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` (marked sensitive, so never logged), instead of
+    /// any `Authorization` set before.
+    pub fn bearer_auth(mut self, token: impl std::fmt::Display) -> Self {
+        match HeaderValue::try_from(format!("Bearer {token}")) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.headers.insert(AUTHORIZATION, value);
+                self
+            }
+            Err(_) => self.fail(Error::builder(
+                "the bearer token is not a valid header value",
+            )),
+        }
+    }
+
+    /// The request method (default `GET`). A `POST` with a JSON body is how most streaming APIs
+    /// are called.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// The request body, sent on every connection (default none). Set `Content-Type` with
+    /// [`header`](Self::header).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The last event ID to start from: sent as `Last-Event-ID` on the very first request, to
+    /// resume a stream where an earlier client left it. Any text but control characters (which
+    /// [`build`](Self::build) refuses); non-ASCII is sent as UTF-8.
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+
+    /// The reconnection time until the server sets one with `retry:` (default 3 s, as browsers).
+    pub fn reconnection_time(mut self, delay: Duration) -> Self {
+        self.reconnection_time = delay;
+        self
+    }
+
+    /// The extra delay on repeated failures (default [`Backoff::exponential`]);
+    /// [`Backoff::none`] keeps to the spec's plain reconnection time.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Which statuses are retried rather than failing the connection (default
+    /// [`StatusPolicy::Spec`]: none).
+    pub fn status_policy(mut self, policy: StatusPolicy) -> Self {
+        self.status_policy = policy;
+        self
+    }
+
+    /// How long to wait for a connection and the response's head, redirects included (default:
+    /// no limit). When it elapses the attempt counts as a network error: the source reconnects.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long an open stream may stay silent, keep-alive comments included, before the
+    /// connection is deemed dead and the source reconnects (default: no limit). Set it above the
+    /// server's keep-alive interval. Without it, TCP keep-alive probes (after 30 s of silence)
+    /// still find a server that vanished, within about a minute.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Sends and stores cookies with this store, as `withCredentials: true` does; share the store
+    /// with other clients to share their cookies.
+    pub fn cookie_store(mut self, store: Arc<Mutex<CookieStore>>) -> Self {
+        self.cookies = Some(store);
+        self
+    }
+
+    /// Sends and stores cookies with a store of its own (`withCredentials: true`).
+    pub fn with_credentials(self) -> Self {
+        self.cookie_store(Arc::new(Mutex::new(CookieStore::default())))
+    }
+
+    /// The most redirects followed for one connection (default 20).
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Which roots verify server certificates (default [`TlsRoots::WebPki`]).
+    pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// Also trusts this certificate: a private CA, or a server's self-signed certificate.
+    pub fn add_root_certificate(mut self, certificate: CertificateDer<'static>) -> Self {
+        self.extra_roots.push(certificate);
+        self
+    }
+
+    /// Also trusts every certificate in this PEM text.
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Self {
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            match certificate {
+                Ok(certificate) => self.extra_roots.push(certificate),
+                Err(error) => {
+                    return self.fail(Error::builder(format!("invalid PEM certificate: {error}")));
+                }
+            }
+        }
+        self
+    }
+
+    /// Uses this rustls configuration as it is (roots, client certificates, versions); the
+    /// root settings above are then ignored. ALPN is set by the source.
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls_config = Some(config);
+        self
+    }
+
+    /// Speaks HTTP/1.1 only, also over TLS.
+    pub fn http1_only(mut self) -> Self {
+        self.versions = Versions::Http1Only;
+        self
+    }
+
+    /// Speaks HTTP/2 from the first byte to `http://` URLs (h2c with prior knowledge), for
+    /// servers known to support it. `https://` URLs negotiate with ALPN as usual.
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.versions = Versions::Http2PriorKnowledge;
+        self
+    }
+
+    /// The decoder's limits (line length, event size). Comments are never reported.
+    pub fn decoder(mut self, decoder: DecoderBuilder) -> Self {
+        self.decoder = decoder;
+        self
+    }
+
+    /// Builds the source. Nothing is connected until the source is first polled.
+    pub fn build(self) -> Result<EventSource, Error> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let url = self.url?;
+        let connector =
+            Connector::new(self.tls_config, self.roots, self.extra_roots, self.versions)?;
+        let mut headers = self.headers;
+        let mut last_event_id = self.last_event_id;
+        // A Last-Event-ID header given by hand is a starting ID: the source manages the header.
+        if let Some(value) = headers.remove(LAST_EVENT_ID) {
+            if last_event_id.is_none() {
+                last_event_id = Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
+            }
+        }
+        if let Some(id) = &last_event_id {
+            // A stream can never set such an ID (no CR, LF or NUL), and no header can carry it.
+            if id.contains('\0') || last_event_id_value(id).is_none() {
+                return Err(Error::builder(format!(
+                    "the last event ID {id:?} has control characters: it cannot be sent"
+                )));
+            }
+        }
+        let mut decoder = self.decoder.comments(false).build();
+        if let Some(id) = last_event_id {
+            decoder.set_last_event_id(id);
+        }
+        let config = Config {
+            url,
+            method: self.method,
+            headers,
+            body: self.body,
+            reconnection_time: self.reconnection_time,
+            backoff: self.backoff,
+            status_policy: self.status_policy,
+            connect_timeout: self.connect_timeout,
+            idle_timeout: self.idle_timeout,
+            cookies: self.cookies,
+            max_redirects: self.max_redirects,
+        };
+        Ok(EventSource::from_parts(config, connector, decoder))
+    }
+}

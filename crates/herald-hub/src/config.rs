@@ -1,0 +1,223 @@
+//! Every knob of the hub, as one plain serde struct: the CLI fills it from flags and `HERALD_*`
+//! variables, and a configuration file can deserialize into it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The reference hub's default cookie name.
+pub const DEFAULT_COOKIE_NAME: &str = crate::auth::DEFAULT_COOKIE_NAME;
+
+/// A JWT verification key: a shared secret (HS256/384/512) or a PEM public key (RS*, ES*, EdDSA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKey {
+    /// The secret, or the PEM text of the public key.
+    pub key: String,
+    /// The algorithm tokens must be signed with (`HS256` by default).
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+}
+
+impl JwtKey {
+    /// A key with its algorithm.
+    pub fn new(key: impl Into<String>, algorithm: impl Into<String>) -> JwtKey {
+        JwtKey {
+            key: key.into(),
+            algorithm: algorithm.into(),
+        }
+    }
+}
+
+fn default_algorithm() -> String {
+    "HS256".to_owned()
+}
+
+/// The hub's configuration. [`HubConfig::default`] gives the reference hub's defaults, with no
+/// keys (so neither publishing nor subscribing is possible until one is set or `anonymous` is on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubConfig {
+    /// Verifies publishers' tokens; without it the publish endpoint does not exist.
+    pub publisher_jwt: Option<JwtKey>,
+    /// Verifies subscribers' tokens; without it (and without `anonymous`) the subscribe endpoint
+    /// does not exist.
+    pub subscriber_jwt: Option<JwtKey>,
+    /// Lets subscribers without a token receive public updates.
+    pub anonymous: bool,
+    /// Publishes subscription events and serves the subscriptions API.
+    pub subscriptions: bool,
+    /// Silence after which a `:` comment is sent to each subscriber (zero disables).
+    #[serde(with = "duration_text")]
+    pub heartbeat: Duration,
+    /// Longest life of a subscription stream, after which it ends cleanly and clients resume
+    /// (zero disables). The actual deadline is drawn between 80 % and 100 % of it, so that
+    /// reconnections spread out.
+    #[serde(with = "duration_text")]
+    pub write_timeout: Duration,
+    /// The name of the cookie that may carry a token.
+    pub cookie_name: String,
+    /// Origins allowed to publish with cookie authentication (`*` allows all).
+    pub publish_origins: Vec<String>,
+    /// How many past updates are kept for resuming subscribers.
+    pub history_size: usize,
+    /// Keeps the history in an embedded transactional store in this directory (a publish is
+    /// answered once committed); without it, history is in memory only.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Updates older than this are dropped from the history (zero: no age bound).
+    #[serde(with = "duration_text")]
+    pub history_age: Duration,
+    /// How many updates may wait for one subscriber before it is disconnected as too slow.
+    pub subscriber_queue: usize,
+    /// The most topics a publish or a subscription may carry.
+    pub max_topics: usize,
+    /// The most open client connections; beyond it new ones get `503` with `Retry-After`
+    /// (zero: no bound).
+    pub max_connections: usize,
+    /// The longest request target (path and query) in bytes; beyond it, `414`.
+    pub max_url_size: usize,
+    /// The most bytes of request headers (names and values); beyond it, `431`.
+    pub max_header_size: usize,
+    /// The largest publish body (the update's form) in bytes; beyond it, `413`.
+    pub max_update_size: usize,
+    /// Updates per second each publisher (each token) may publish, in bursts of as many;
+    /// beyond it, `429` with `Retry-After` (zero: no bound).
+    pub publish_rate: u32,
+    /// Origins whose browsers may use the hub cross-origin (CORS); `*` only without
+    /// credentials. Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Whether cross-origin requests may carry cookies (`Access-Control-Allow-Credentials`).
+    pub cors_credentials: bool,
+    /// How long a write may wait for a client that stopped reading before its connection is
+    /// closed (zero: no bound).
+    #[serde(with = "duration_text")]
+    pub send_timeout: Duration,
+    /// How long a graceful shutdown waits for connections to close before cutting them.
+    #[serde(with = "duration_text")]
+    pub grace_period: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> HubConfig {
+        HubConfig {
+            publisher_jwt: None,
+            subscriber_jwt: None,
+            anonymous: false,
+            subscriptions: false,
+            heartbeat: Duration::from_secs(40),
+            write_timeout: Duration::from_secs(600),
+            cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
+            publish_origins: Vec::new(),
+            history_size: 10_000,
+            subscriber_queue: 1_000,
+            data_dir: None,
+            history_age: Duration::ZERO,
+            max_topics: 1_000,
+            max_connections: 10_000,
+            max_url_size: 64 * 1024,
+            max_header_size: 32 * 1024,
+            grace_period: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(30),
+            max_update_size: 1024 * 1024,
+            publish_rate: 1_000,
+            cors_origins: Vec::new(),
+            cors_credentials: true,
+        }
+    }
+}
+
+/// Durations as text: `40s`, `500ms`, `10m`, `1h`, or a bare number of seconds.
+pub mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Parses `40s`, `500ms`, `10m`, `1h` or `40` (seconds).
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}: expected e.g. 40s, 500ms, 10m"))?;
+        let seconds = match unit.trim() {
+            "" | "s" => value,
+            "ms" => value / 1000.0,
+            "m" | "min" => value * 60.0,
+            "h" => value * 3600.0,
+            other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
+        };
+        Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+    }
+
+    /// Writes a duration as whole milliseconds (`1500ms`) or seconds (`40s`).
+    pub fn format(duration: Duration) -> String {
+        if duration.subsec_millis() == 0 {
+            format!("{}s", duration.as_secs())
+        } else {
+            format!("{}ms", duration.as_millis())
+        }
+    }
+
+    /// Writes a duration as text (`40s`, `500ms`).
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    /// Reads a duration from text or a number of seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c67_defaults_match_the_reference_hub() {
+        let config = HubConfig::default();
+        assert_eq!(config.heartbeat, Duration::from_secs(40));
+        assert_eq!(config.write_timeout, Duration::from_secs(600));
+        assert_eq!(config.cookie_name, "mercureAuthorization");
+        assert_eq!(config.history_size, 10_000);
+        assert_eq!(config.subscriber_queue, 1_000);
+    }
+
+    #[test]
+    fn durations_parse_and_round_trip() {
+        assert_eq!(duration_text::parse("40s"), Ok(Duration::from_secs(40)));
+        assert_eq!(
+            duration_text::parse("250ms"),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(duration_text::parse("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(duration_text::parse("0"), Ok(Duration::ZERO));
+        assert!(duration_text::parse("ten").is_err());
+        assert!(duration_text::parse("5y").is_err());
+        let config = HubConfig {
+            heartbeat: Duration::from_millis(1500),
+            ..HubConfig::default()
+        };
+        let json = serde_json::to_string(&config).expect("serialize");
+        assert!(json.contains(r#""heartbeat":"1500ms""#), "{json}");
+        let back: HubConfig = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, config);
+        let partial: HubConfig =
+            serde_json::from_str(r#"{"heartbeat": 5, "anonymous": true}"#).expect("partial");
+        assert_eq!(partial.heartbeat, Duration::from_secs(5));
+        assert!(partial.anonymous);
+        assert!(serde_json::from_str::<HubConfig>(r#"{"nope": 1}"#).is_err());
+    }
+}

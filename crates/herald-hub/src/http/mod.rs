@@ -1,0 +1,223 @@
+//! The hub's HTTP routes, and the shape of its refusals.
+//!
+//! Every refusal says why, in a plain-text body and, for authorization failures, in the
+//! `WWW-Authenticate` header. CORS ([`cors`]) wraps every route, so that refusals reach
+//! cross-origin browsers too.
+
+pub(crate) mod cors;
+pub(crate) mod limits;
+mod publish;
+mod subscribe;
+mod subscriptions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, StatusCode};
+
+use crate::auth::{AuthError, Claims, Role, extract_token};
+use crate::hub::HubState;
+
+/// The hub's URL path.
+pub(crate) const HUB_PATH: &str = "/.well-known/mercure";
+
+pub(crate) fn router(state: Arc<HubState>) -> Router {
+    let config = &state.config;
+    let mut hub: MethodRouter<Arc<HubState>> = MethodRouter::new();
+    if config.subscriber_jwt.is_some() || config.anonymous {
+        hub = hub.get(subscribe::subscribe);
+    }
+    if config.publisher_jwt.is_some() {
+        hub = hub
+            .post(publish::publish)
+            .layer(axum::extract::DefaultBodyLimit::max(config.max_update_size));
+    }
+    let mut router = Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(HUB_PATH, hub);
+    if config.subscriptions {
+        router = router
+            .route(
+                "/.well-known/mercure/subscriptions",
+                get(subscriptions::collection),
+            )
+            .route(
+                "/.well-known/mercure/subscriptions/{*rest}",
+                get(subscriptions::by_path),
+            );
+    }
+    router
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::request_size,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::count_refusals,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::cors,
+        ))
+        .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("x-xss-protection", "1; mode=block"),
+        ("content-security-policy", "default-src 'self'"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready while the transport accepts updates (it closes when the hub shuts down).
+async fn readyz(State(state): State<Arc<HubState>>) -> Response {
+    if state.transport.is_ready() {
+        "ready\n".into_response()
+    } else {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the transport is not ready",
+        )
+        .into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<HubState>>) -> Response {
+    let text = state
+        .metrics
+        .render(state.fanout.len(), state.transport.history_len());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+async fn index() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<title>Herald hub</title></head><body>\n",
+        "<h1>Herald</h1>\n<p>This is a Mercure hub. Subscribe with ",
+        "<code>new EventSource('/.well-known/mercure?topic=...')</code>; publish with a ",
+        "<code>POST</code> to <code>/.well-known/mercure</code>.</p>\n</body></html>\n"
+    ))
+}
+
+/// A refusal: a status and a one-line reason, plus `WWW-Authenticate` for authorization errors.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    status: StatusCode,
+    message: String,
+    www_authenticate: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+            www_authenticate: None,
+            retry_after: None,
+        }
+    }
+
+    /// Adds `Retry-After` (in seconds).
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Refusal {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<crate::form::FormError> for Refusal {
+    fn from(error: crate::form::FormError) -> Refusal {
+        let status = match error {
+            crate::form::FormError::Reserved(_) => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Refusal::new(status, error.to_string())
+    }
+}
+
+impl From<AuthError> for Refusal {
+    fn from(error: AuthError) -> Refusal {
+        Refusal {
+            status: error.status(),
+            message: error.to_string(),
+            www_authenticate: Some(error.www_authenticate()),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, format!("{}\n", self.message)).into_response();
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Some(value) = self
+            .www_authenticate
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The verified claims of the request's token, `None` when it carries none.
+pub(crate) fn claims(
+    state: &HubState,
+    role: Role,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<(Claims, crate::auth::TokenSource)>, AuthError> {
+    match extract_token(headers, query, &state.config.cookie_name)? {
+        Some((token, source)) => Ok(Some((state.authorizer.verify(role, &token)?, source))),
+        None => Ok(None),
+    }
+}
+
+/// Every value of query parameter `name`.
+pub(crate) fn query_values(query: Option<&str>, name: &str) -> Vec<String> {
+    query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

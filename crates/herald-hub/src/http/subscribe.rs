@@ -1,0 +1,167 @@
+//! `GET /.well-known/mercure?topic=...`: authorize the subscriber, register it with the fan-out,
+//! replay history when asked, then stream live updates until the client leaves, the token
+//! expires or the stream's lifetime ends.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use herald_server::{Coalesce, ReplayThenLive, Sse, last_event_id};
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::{Refusal, claims, query_values};
+use crate::auth::{AuthError, Role};
+use crate::fanout::{Registration, Subscriber};
+use crate::hub::HubState;
+use crate::topic::TopicSelector;
+use crate::transport::{History, Since};
+use crate::update::Record;
+
+/// Largest single write when several updates are waiting.
+const MAX_WRITE: usize = 64 * 1024;
+
+pub(crate) async fn subscribe(
+    State(state): State<Arc<HubState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let query = query.as_deref();
+    let claims = match claims(&state, Role::Subscriber, &headers, query)? {
+        Some((claims, _)) => Some(claims),
+        None if state.config.anonymous => None,
+        None => return Err(AuthError::Missing.into()),
+    };
+    let topics = query_values(query, "topic");
+    if topics.is_empty() {
+        return Err(Refusal::bad_request(r#"Missing "topic" parameter."#));
+    }
+    if topics.len() > state.config.max_topics {
+        return Err(Refusal::bad_request(format!(
+            "Too many \"topic\" parameters: at most {}",
+            state.config.max_topics
+        )));
+    }
+    let requested = last_event_id(&headers, query, &["lastEventID"]).filter(|id| !id.is_empty());
+    let subscriber = Subscriber {
+        id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+        selectors: topics.iter().map(|t| TopicSelector::new(t)).collect(),
+        private_selectors: claims
+            .as_ref()
+            .map(|c| c.subscribe_selectors())
+            .unwrap_or_default(),
+        payload: claims.as_ref().and_then(|c| c.payload.clone()),
+    };
+    let deadline = deadline(
+        state.config.write_timeout,
+        claims.as_ref().and_then(|c| c.expires_at),
+    );
+
+    let announce = state.config.subscriptions;
+    if announce {
+        crate::subscriptions::announce(&state, &subscriber, true).await;
+    }
+    // Live first, then history: an update stored in between is in both and sent once.
+    let registration = state.fanout.register(subscriber);
+    let connection = Connection {
+        registration,
+        state: state.clone(),
+        announce,
+    };
+    let history = match &requested {
+        Some(id) => {
+            let subscriber = connection.registration.subscriber.clone();
+            let filter = move |r: &Record| subscriber.wants(r);
+            state
+                .transport
+                .history(Since::parse(id), &filter)
+                .await
+                .map_err(|_| {
+                    Refusal::new(
+                        http::StatusCode::SERVICE_UNAVAILABLE,
+                        "the hub is shutting down",
+                    )
+                })?
+        }
+        None => History::default(),
+    };
+
+    let live = ReplayThenLive::new(history.records, history.up_to, connection, |r| r.seq)
+        .map(|record| record.bytes().clone());
+    let until = async move {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    let counted = state.clone();
+    let body = Coalesce::new(live, MAX_WRITE)
+        .inspect(move |bytes| counted.metrics.bytes_written(bytes.len()))
+        .take_until(Box::pin(until));
+    let mut sse = Sse::from_bytes(body).keep_alive(state.config.heartbeat);
+    if requested.is_some()
+        && let Ok(value) = HeaderValue::from_str(&history.last_event_id)
+    {
+        sse = sse.header(HeaderName::from_static("last-event-id"), value);
+    }
+    let mut response = sse.into_response();
+    let headers = response.headers_mut();
+    headers.insert("expires", HeaderValue::from_static("0"));
+    Ok(response)
+}
+
+/// When the stream must end: before the lifetime (drawn between 80 % and 100 % of it, so that
+/// reconnections spread out), and no later than the token's expiry.
+fn deadline(write_timeout: Duration, expires_at: Option<SystemTime>) -> Option<Instant> {
+    let now = Instant::now();
+    let lifetime = (!write_timeout.is_zero()).then(|| {
+        let factor = rand::rng().random_range(0.8..=1.0);
+        now + write_timeout.mul_f64(factor)
+    });
+    let expiry = expires_at.map(|at| {
+        now + at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    });
+    match (lifetime, expiry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A subscriber's live queue; when the connection goes away the subscriber is unregistered and,
+/// with subscriptions on, its end is announced.
+struct Connection {
+    registration: Registration,
+    state: Arc<HubState>,
+    announce: bool,
+}
+
+impl Stream for Connection {
+    type Item = Arc<Record>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Arc<Record>>> {
+        self.registration.queue.poll_recv(cx)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if !self.announce {
+            return;
+        }
+        let state = self.state.clone();
+        let subscriber = self.registration.subscriber.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                crate::subscriptions::announce(&state, &subscriber, false).await;
+            });
+        }
+    }
+}

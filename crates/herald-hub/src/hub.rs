@@ -1,0 +1,233 @@
+//! The hub: its configuration, authorizer, transport and fan-out, and how it is served.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::auth::{AuthSetupError, Authorizer, KeyConfig};
+use crate::config::{HubConfig, JwtKey};
+use crate::fanout::Fanout;
+use crate::http::limits::PublishRate;
+use crate::metrics::Metrics;
+use crate::server::Server;
+use crate::transport::{DurableTransport, LocalTransport, Transport, TransportError};
+use crate::update::Update;
+
+/// Why a hub could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    /// A JWT key or algorithm is unusable.
+    #[error("JWT configuration: {0}")]
+    Auth(#[from] AuthSetupError),
+    /// The history store cannot be opened.
+    #[error("history store: {0}")]
+    Storage(#[from] TransportError),
+    /// A setting is out of range or contradicts another.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// The state every request handler shares.
+pub(crate) struct HubState {
+    pub(crate) config: HubConfig,
+    pub(crate) authorizer: Authorizer,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) fanout: Arc<Fanout>,
+    pub(crate) metrics: Metrics,
+    pub(crate) publish_rate: PublishRate,
+}
+
+/// A Mercure hub. Cloning is cheap and shares the hub.
+#[derive(Clone)]
+pub struct Hub {
+    pub(crate) state: Arc<HubState>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.state.config)
+            .field("fanout", &self.state.fanout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_config(key: &Option<JwtKey>) -> Option<KeyConfig> {
+    key.as_ref().map(|k| KeyConfig {
+        key: k.key.clone(),
+        algorithm: k.algorithm.clone(),
+    })
+}
+
+impl Hub {
+    /// A hub with this configuration and the in-memory transport.
+    pub fn new(config: HubConfig) -> Result<Hub, HubError> {
+        crate::http::cors::check(&config.cors_origins, config.cors_credentials)
+            .map_err(HubError::Config)?;
+        let authorizer = Authorizer::new(
+            key_config(&config.publisher_jwt),
+            key_config(&config.subscriber_jwt),
+        )?;
+        let publish_rate = PublishRate::new(config.publish_rate);
+        let fanout = Arc::new(Fanout::new(config.subscriber_queue));
+        let metrics = Metrics::new(&fanout);
+        let transport: Arc<dyn Transport> = match &config.data_dir {
+            Some(dir) => Arc::new(DurableTransport::open(
+                dir,
+                config.history_size,
+                config.history_age,
+                fanout.clone(),
+            )?),
+            None => Arc::new(LocalTransport::with_max_age(
+                config.history_size,
+                config.history_age,
+                fanout.clone(),
+            )),
+        };
+        Ok(Hub {
+            state: Arc::new(HubState {
+                config,
+                authorizer,
+                transport,
+                fanout,
+                metrics,
+                publish_rate,
+            }),
+        })
+    }
+
+    /// Starts a configuration from the defaults.
+    pub fn builder() -> HubBuilder {
+        HubBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &HubConfig {
+        &self.state.config
+    }
+
+    /// How many subscribers are connected to this node.
+    pub fn subscriber_count(&self) -> usize {
+        self.state.fanout.len()
+    }
+
+    /// Publishes an update without HTTP (no authorization check) and returns its ID.
+    pub async fn publish(&self, update: Update) -> Result<String, TransportError> {
+        let started = std::time::Instant::now();
+        let record = self.state.transport.dispatch(update).await?;
+        self.state.metrics.published();
+        self.state.metrics.delivery_latency(started.elapsed());
+        Ok(record.update().id.clone())
+    }
+
+    /// The routes: `/.well-known/mercure` (publish, subscribe), the subscriptions API,
+    /// `/healthz` and `/`.
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.state.clone())
+    }
+
+    /// Serves the hub on `listener` until the process ends.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
+    }
+
+    /// Serves the hub until `signal` completes, then ends every subscription stream (clients
+    /// resume elsewhere with `Last-Event-ID`) and returns once connections are closed. For TLS
+    /// or several listeners, use [`Server`].
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        Server::new(self).listener(listener).run(signal).await
+    }
+}
+
+/// Builds a [`Hub`]: every setter mirrors a [`HubConfig`] field.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a HubBuilder does nothing until `build` is called"]
+pub struct HubBuilder {
+    config: HubConfig,
+}
+
+impl HubBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: HubConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The same key for publishers and subscribers.
+    pub fn jwt(self, key: JwtKey) -> Self {
+        self.publisher_jwt(key.clone()).subscriber_jwt(key)
+    }
+
+    /// The publishers' key.
+    pub fn publisher_jwt(mut self, key: JwtKey) -> Self {
+        self.config.publisher_jwt = Some(key);
+        self
+    }
+
+    /// The subscribers' key.
+    pub fn subscriber_jwt(mut self, key: JwtKey) -> Self {
+        self.config.subscriber_jwt = Some(key);
+        self
+    }
+
+    /// Lets subscribers without a token receive public updates.
+    pub fn anonymous(mut self, on: bool) -> Self {
+        self.config.anonymous = on;
+        self
+    }
+
+    /// Publishes subscription events and serves the subscriptions API.
+    pub fn subscriptions(mut self, on: bool) -> Self {
+        self.config.subscriptions = on;
+        self
+    }
+
+    /// The heartbeat interval (zero disables).
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.config.heartbeat = interval;
+        self
+    }
+
+    /// The longest life of a subscription stream (zero disables).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.config.write_timeout = timeout;
+        self
+    }
+
+    /// The cookie that may carry a token.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.config.cookie_name = name.into();
+        self
+    }
+
+    /// The origins allowed to publish with cookie authentication.
+    pub fn publish_origins(mut self, origins: Vec<String>) -> Self {
+        self.config.publish_origins = origins;
+        self
+    }
+
+    /// How many past updates are kept.
+    pub fn history_size(mut self, size: usize) -> Self {
+        self.config.history_size = size;
+        self
+    }
+
+    /// How many updates may wait for one subscriber.
+    pub fn subscriber_queue(mut self, len: usize) -> Self {
+        self.config.subscriber_queue = len;
+        self
+    }
+
+    /// Builds the hub.
+    pub fn build(self) -> Result<Hub, HubError> {
+        Hub::new(self.config)
+    }
+}

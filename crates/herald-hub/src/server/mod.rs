@@ -1,0 +1,299 @@
+//! Serving the hub on real sockets: several listeners (IPv4 and IPv6), TLS with ALPN (`h2`,
+//! `http/1.1`), HTTP/2 with prior knowledge on plain sockets (h2c), a bound on open
+//! connections, and a graceful shutdown with a grace period.
+//!
+//! axum's own `serve` speaks only plain sockets, so the accept loop lives here, on hyper-util's
+//! auto builder (which tells HTTP/1.1 from the HTTP/2 preface) and tokio-rustls.
+
+mod stall;
+pub mod tls;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use futures::StreamExt;
+use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::hub::{Hub, HubState};
+
+pub use tls::{TlsError, server_config, server_config_from_der};
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a refused connection is told to wait before trying again, in seconds.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// Serves a [`Hub`] on one or more listeners, over plain HTTP (HTTP/1.1 and h2c) or TLS.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use herald_hub::{Hub, server::Server};
+///
+/// let hub = Hub::builder().anonymous(true).build()?;
+/// let v4 = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let v6 = tokio::net::TcpListener::bind("[::1]:8080").await?;
+/// Server::new(hub).listener(v4).listener(v6).run(std::future::pending()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a Server does nothing until `run` is awaited"]
+pub struct Server {
+    hub: Hub,
+    listeners: Vec<TcpListener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Server {
+    /// A server for `hub`, with no listener yet.
+    pub fn new(hub: Hub) -> Server {
+        Server {
+            hub,
+            listeners: Vec::new(),
+            tls: None,
+        }
+    }
+
+    /// Adds a listener.
+    pub fn listener(mut self, listener: TcpListener) -> Server {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Serves HTTPS with this configuration (see [`server_config`]) on every listener.
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Server {
+        self.tls = Some(config);
+        self
+    }
+
+    /// The addresses of the listeners.
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.listeners.iter().map(TcpListener::local_addr).collect()
+    }
+
+    /// Serves until `signal` completes, then stops accepting, ends every subscription stream
+    /// (clients resume with `Last-Event-ID`), lets in-flight requests finish, and returns once
+    /// every connection is closed or the configured grace period is over.
+    pub async fn run(self, signal: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        if self.listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the server has no listener",
+            ));
+        }
+        let state = self.hub.state.clone();
+        let service = TowerToHyperService::new(self.hub.router());
+        let builder = connection_builder(&state);
+        let acceptor = self.tls.map(TlsAcceptor::from);
+        let (stop, stopped) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let mut accept = futures::stream::select_all(self.listeners.into_iter().map(|listener| {
+            Box::pin(futures::stream::poll_fn(move |cx| {
+                listener.poll_accept(cx).map(Some)
+            }))
+        }));
+        let mut signal = pin!(signal);
+        loop {
+            tokio::select! {
+                () = &mut signal => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(accepted) = accept.next() => {
+                    let (stream, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            // Out of descriptors and the like: back off instead of spinning.
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let max = state.config.max_connections;
+                    if max != 0 && connections.len() >= max {
+                        tracing::warn!(%peer, max, "connection refused: too many connections");
+                        state.metrics.rejected("max_connections");
+                        tokio::spawn(refuse(stream, acceptor.clone(), builder.clone()));
+                        continue;
+                    }
+                    connections.spawn(connection(
+                        stream,
+                        acceptor.clone(),
+                        builder.clone(),
+                        service.clone(),
+                        stopped.clone(),
+                        state.clone(),
+                    ));
+                }
+            }
+        }
+        drop(accept);
+        tracing::info!(
+            connections = connections.len(),
+            "shutting down: no longer accepting, ending subscription streams"
+        );
+        state.fanout.close_all();
+        let _ = stop.send(true);
+        let grace = state.config.grace_period;
+        let drained = tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                remaining = connections.len(),
+                ?grace,
+                "grace period over: closing the remaining connections"
+            );
+            connections.shutdown().await;
+        }
+        state.transport.close();
+        Ok(())
+    }
+}
+
+fn connection_builder(state: &HubState) -> auto::Builder<TokioExecutor> {
+    let config = &state.config;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The head holds the request line and the headers; each has its own bound, checked with a
+    // clear answer by the limits layer, so the buffer fits both.
+    let head = (config.max_url_size + config.max_header_size).max(8192);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(head);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(head).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+}
+
+/// Serves one connection until it ends, or gracefully once `stopped` turns true.
+async fn connection(
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+    builder: auto::Builder<TokioExecutor>,
+    service: TowerToHyperService<axum::Router>,
+    mut stopped: watch::Receiver<bool>,
+    state: Arc<HubState>,
+) {
+    let _open = state.metrics.connection_opened();
+    let timeout = state.config.send_timeout;
+    let stalled = match acceptor {
+        None => serve_io(stream, &builder, service, &mut stopped, timeout).await,
+        Some(acceptor) => match handshake(&acceptor, stream).await {
+            Some(tls) => serve_io(tls, &builder, service, &mut stopped, timeout).await,
+            None => false,
+        },
+    };
+    if stalled {
+        tracing::info!(?timeout, "connection closed: the client stopped reading");
+        state.metrics.rejected("send_timeout");
+    }
+}
+
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Serves one connection; returns whether it was closed because its client stopped reading
+/// for longer than `send_timeout`.
+async fn serve_io<I>(
+    io: I,
+    builder: &auto::Builder<TokioExecutor>,
+    service: TowerToHyperService<axum::Router>,
+    stopped: &mut watch::Receiver<bool>,
+    send_timeout: Duration,
+) -> bool
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (io, stall) = stall::StallDetect::new(io);
+    let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+    let mut stuck = pin!(stall::stalled_for(stall, send_timeout));
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = &mut stuck => return true,
+        _ = async { stopped.wait_for(|stop| *stop).await.is_ok() } => {
+            conn.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = conn.as_mut() => result,
+                () = stuck => return true,
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+    false
+}
+
+/// Answers every request on an over-the-limit connection with `503` and `Retry-After`.
+async fn refuse(
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+    mut builder: auto::Builder<TokioExecutor>,
+) {
+    builder.http1().keep_alive(false);
+    let service = hyper::service::service_fn(|_request| async {
+        let mut response = Response::new(Body::from(
+            "too many connections to the hub: retry shortly\n",
+        ));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let serve = async {
+        let result = match acceptor {
+            None => {
+                builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+            }
+            Some(acceptor) => match handshake(&acceptor, stream).await {
+                Some(tls) => builder.serve_connection(TokioIo::new(tls), service).await,
+                None => Ok(()),
+            },
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "refused connection ended with an error");
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), serve).await;
+}

@@ -1,0 +1,294 @@
+//! Durable history: every update is committed to an embedded transactional store (redb) before
+//! it is delivered and its publish answered, so a restart, even after `kill -9`, finds every
+//! answered update, in order. The in-memory ring of [`LocalTransport`] mirrors the store and
+//! serves resumes by ID from its index, without reading the disk.
+//!
+//! One writer thread commits: publishes that arrive together share one transaction (group
+//! commit), so concurrent publishers do not each wait for their own `fsync`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::{History, LocalTransport, RecordFilter, Since, Transport, TransportError};
+use crate::fanout::Fanout;
+use crate::update::{Record, Update};
+
+/// Committed updates by their position in the hub's order.
+const UPDATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("updates");
+/// The most publishes committed in one transaction.
+const MAX_BATCH: usize = 1024;
+/// The database file in the data directory.
+pub const DATABASE_FILE: &str = "history.redb";
+
+/// An update as stored: the update and when it was committed.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    /// Commit time, in milliseconds since the epoch.
+    at: u64,
+    id: String,
+    topics: Vec<String>,
+    data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_ms: Option<u64>,
+    #[serde(default)]
+    private: bool,
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Stored {
+    fn new(update: &Update, at: SystemTime) -> Stored {
+        Stored {
+            at: millis(at),
+            id: update.id.clone(),
+            topics: update.topics.clone(),
+            data: update.data.clone(),
+            event_type: update.event_type.clone(),
+            retry_ms: update
+                .retry
+                .map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX)),
+            private: update.private,
+        }
+    }
+
+    fn into_update(self) -> (Update, SystemTime) {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(self.at);
+        let update = Update {
+            id: self.id,
+            topics: self.topics,
+            data: self.data,
+            event_type: self.event_type,
+            retry: self.retry_ms.map(Duration::from_millis),
+            private: self.private,
+        };
+        (update, at)
+    }
+}
+
+type Reply = oneshot::Sender<Result<Arc<Record>, TransportError>>;
+
+/// The local transport with its history committed to `DIR/history.redb`.
+#[derive(Debug)]
+pub struct DurableTransport {
+    local: Arc<LocalTransport>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<(Update, Reply)>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for DurableTransport {
+    /// Stops the writer once it has committed what it was given, and closes the store.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl DurableTransport {
+    /// Opens (or creates) the store in `dir`, loads its history (at most `capacity` updates,
+    /// none older than `max_age` unless it is zero) and starts the writer.
+    pub fn open(
+        dir: &Path,
+        capacity: usize,
+        max_age: Duration,
+        fanout: Arc<Fanout>,
+    ) -> Result<DurableTransport, TransportError> {
+        std::fs::create_dir_all(dir).map_err(|e| TransportError::Storage(e.to_string()))?;
+        let db = Database::create(dir.join(DATABASE_FILE)).map_err(storage)?;
+        let local = Arc::new(LocalTransport::with_max_age(capacity, max_age, fanout));
+        let mut next_key = 1;
+        {
+            let read = db.begin_read().map_err(storage)?;
+            match read.open_table(UPDATES) {
+                Ok(table) => {
+                    let skip = usize::try_from(table.len().map_err(storage)?)
+                        .unwrap_or(usize::MAX)
+                        .saturating_sub(capacity);
+                    for entry in table.iter().map_err(storage)?.skip(skip) {
+                        let (key, value) = entry.map_err(storage)?;
+                        next_key = key.value() + 1;
+                        let stored: Stored = serde_json::from_slice(value.value())
+                            .map_err(|e| TransportError::Storage(e.to_string()))?;
+                        let (update, at) = stored.into_update();
+                        local.dispatch_at(update, at)?;
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(error) => return Err(storage(error)),
+            }
+        }
+        tracing::info!(
+            dir = %dir.display(),
+            loaded = local.len(),
+            "durable history opened"
+        );
+        let (jobs, queue) = mpsc::channel();
+        let writer = Writer {
+            db,
+            local: local.clone(),
+            next_key,
+            capacity,
+            max_age,
+        };
+        let writer = std::thread::Builder::new()
+            .name("herald-history".to_owned())
+            .spawn(move || writer.run(queue))
+            .map_err(|e| TransportError::Storage(e.to_string()))?;
+        Ok(DurableTransport {
+            local,
+            jobs: Some(jobs),
+            writer: Some(writer),
+        })
+    }
+}
+
+fn storage(error: impl Into<redb::Error>) -> TransportError {
+    TransportError::Storage(error.into().to_string())
+}
+
+struct Writer {
+    db: Database,
+    local: Arc<LocalTransport>,
+    next_key: u64,
+    capacity: usize,
+    max_age: Duration,
+}
+
+impl Writer {
+    fn run(mut self, queue: mpsc::Receiver<(Update, Reply)>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let mut valid = Vec::with_capacity(batch.len());
+            for (update, reply) in batch {
+                if !self.local.is_ready() {
+                    let _ = reply.send(Err(TransportError::Closed));
+                } else if let Err(error) = update.encode() {
+                    let _ = reply.send(Err(TransportError::Encode(error)));
+                } else {
+                    valid.push((update, reply));
+                }
+            }
+            if valid.is_empty() {
+                continue;
+            }
+            let now = SystemTime::now();
+            match self.commit(&valid, now) {
+                Ok(()) => {
+                    for (update, reply) in valid {
+                        let _ = reply.send(self.local.dispatch_at(update, now));
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot commit updates to the history store");
+                    let reason = match error {
+                        TransportError::Storage(reason) => reason,
+                        other => other.to_string(),
+                    };
+                    for (_, reply) in valid {
+                        let _ = reply.send(Err(TransportError::Storage(reason.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends the batch and drops what the bounds exclude, in one durable transaction.
+    fn commit(&mut self, batch: &[(Update, Reply)], now: SystemTime) -> Result<(), TransportError> {
+        let write = self.db.begin_write().map_err(storage)?;
+        let mut key = self.next_key;
+        {
+            let mut table = write.open_table(UPDATES).map_err(storage)?;
+            for (update, _) in batch {
+                let bytes = serde_json::to_vec(&Stored::new(update, now))
+                    .map_err(|e| TransportError::Storage(e.to_string()))?;
+                table.insert(key, bytes.as_slice()).map_err(storage)?;
+                key += 1;
+            }
+            let capacity = u64::try_from(self.capacity).unwrap_or(u64::MAX);
+            while table.len().map_err(storage)? > capacity {
+                table.pop_first().map_err(storage)?;
+            }
+            if !self.max_age.is_zero() {
+                let cutoff = millis(now)
+                    .saturating_sub(u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX));
+                loop {
+                    let old = match table.first().map_err(storage)? {
+                        Some((k, v)) => serde_json::from_slice::<Stored>(v.value())
+                            .map_or(true, |s| s.at < cutoff)
+                            .then(|| k.value()),
+                        None => None,
+                    };
+                    match old {
+                        Some(k) => {
+                            table.remove(k).map_err(storage)?;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        write.commit().map_err(storage)?;
+        self.next_key = key;
+        Ok(())
+    }
+}
+
+impl Transport for DurableTransport {
+    fn dispatch(&self, update: Update) -> BoxFuture<'_, Result<Arc<Record>, TransportError>> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send((update, reply)).is_ok());
+        Box::pin(async move {
+            if !sent {
+                return Err(TransportError::Closed);
+            }
+            answer.await.map_err(|_| TransportError::Closed)?
+        })
+    }
+
+    fn history<'a>(
+        &'a self,
+        since: Since,
+        filter: RecordFilter<'a>,
+    ) -> BoxFuture<'a, Result<History, TransportError>> {
+        self.local.history(since, filter)
+    }
+
+    fn last_event_id(&self) -> String {
+        self.local.last_event_id()
+    }
+
+    fn history_len(&self) -> usize {
+        self.local.len()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.local.is_ready()
+    }
+
+    fn close(&self) {
+        self.local.close();
+    }
+}

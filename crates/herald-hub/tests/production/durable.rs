@@ -1,0 +1,74 @@
+//! Durable history in a data directory: it survives a restart, is bounded by size, and a
+//! resume by ID gets exactly the rest.
+
+use herald_hub::{Hub, HubConfig, JwtKey, Update};
+use http::StatusCode;
+
+use crate::common::{KEY, subscribe};
+
+fn durable(dir: &std::path::Path, size: usize) -> Hub {
+    Hub::new(HubConfig {
+        publisher_jwt: Some(JwtKey::new(KEY, "HS256")),
+        anonymous: true,
+        data_dir: Some(dir.to_owned()),
+        history_size: size,
+        ..HubConfig::default()
+    })
+    .expect("hub")
+}
+
+async fn serve(hub: &Hub) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(hub.clone().serve(listener));
+    addr
+}
+
+fn update(id: &str) -> Update {
+    Update {
+        id: id.to_owned(),
+        ..Update::new(vec!["t".into()], format!("data {id}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_survives_a_restart_and_resumes_by_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let hub = durable(dir.path(), 5);
+        for i in 0..8 {
+            hub.publish(update(&format!("d{i}")))
+                .await
+                .expect("publish");
+        }
+    }
+    // The first hub is gone (its store closed when dropped); a new one opens the same directory.
+    let hub = durable(dir.path(), 5);
+    let addr = serve(&hub).await;
+    let mut all = subscribe(
+        addr,
+        "/.well-known/mercure?topic=t&lastEventID=earliest",
+        &[],
+    )
+    .await;
+    assert_eq!(all.status, StatusCode::OK);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(all.event().await.last_event_id().to_owned());
+    }
+    assert_eq!(ids, ["d3", "d4", "d5", "d6", "d7"], "the last 5, in order");
+    let mut rest = subscribe(
+        addr,
+        "/.well-known/mercure?topic=t",
+        &[("last-event-id", "d5")],
+    )
+    .await;
+    hub.publish(update("live")).await.expect("publish");
+    let mut after = Vec::new();
+    for _ in 0..3 {
+        after.push(rest.event().await.last_event_id().to_owned());
+    }
+    assert_eq!(after, ["d6", "d7", "live"]);
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the hub over real HTTP on loopback, one per protocol point (A*, D*).
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod common;
+
+mod auth;
+mod history;
+mod lifecycle;
+mod publish;
+mod subscribe;
+mod subscriptions;
