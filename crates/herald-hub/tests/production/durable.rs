@@ -72,3 +72,63 @@ async fn history_survives_a_restart_and_resumes_by_id() {
     }
     assert_eq!(after, ["d6", "d7", "live"]);
 }
+
+fn aging(dir: &std::path::Path, max_age: std::time::Duration) -> Hub {
+    Hub::new(HubConfig {
+        publisher_jwt: Some(JwtKey::new(KEY, "HS256")),
+        anonymous: true,
+        data_dir: Some(dir.to_owned()),
+        history_age: max_age,
+        ..HubConfig::default()
+    })
+    .expect("hub")
+}
+
+/// The first event a subscriber replaying from the start of history gets; the hub is served
+/// only for that, then shut down, so that the next hub can open the same store.
+async fn first_in_history(hub: &Hub) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hub.clone().serve_with_shutdown(listener, async {
+        let _ = stopped.await;
+    }));
+    let mut all = subscribe(
+        addr,
+        "/.well-known/mercure?topic=t&lastEventID=earliest",
+        &[],
+    )
+    .await;
+    let first = all.event().await.last_event_id().to_owned();
+    drop(all);
+    let _ = stop.send(());
+    server.await.expect("server task").expect("server");
+    first
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_age_prunes_the_store_on_write_and_on_reopen() {
+    let age = std::time::Duration::from_millis(400);
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let hub = aging(dir.path(), age);
+        hub.publish(update("old")).await.expect("publish");
+        tokio::time::sleep(age * 2).await;
+        // Writing prunes what has aged out, in the store as in memory.
+        hub.publish(update("fresh")).await.expect("publish");
+        assert_eq!(first_in_history(&hub).await, "fresh");
+    }
+    {
+        // Reopened within the age, the store still holds the fresh update and not the old one.
+        let hub = aging(dir.path(), age);
+        hub.publish(update("after-reopen")).await.expect("publish");
+        assert_eq!(first_in_history(&hub).await, "fresh");
+    }
+    tokio::time::sleep(age * 2).await;
+    // Reopened after everything aged out: nothing old is loaded, even with no write since.
+    let hub = aging(dir.path(), age);
+    hub.publish(update("marker")).await.expect("publish");
+    assert_eq!(first_in_history(&hub).await, "marker");
+}
