@@ -1,68 +1,41 @@
 //! `herald serve` and `herald publish` end to end: the real binary on an ephemeral port.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn herald() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("HERALD_") || name.starts_with("MERCURE_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
+mod support;
 
-/// A running `herald serve`, killed when dropped.
+use support::{ServeProcess, herald, spawn_serve};
+
+/// A running `herald serve` and what its banner said.
 struct Server {
-    child: Option<Child>,
+    process: ServeProcess,
     hub: String,
     banner: Vec<String>,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 impl Server {
     fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = herald()
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("herald serve runs");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut banner = Vec::new();
-        let hub = loop {
-            let line = lines.next().expect("a line").expect("utf-8");
-            banner.push(line.clone());
-            if let Some(url) = line.strip_prefix("hub:") {
-                break url.trim().to_owned();
-            }
-            if let Some(url) = line.strip_prefix("herald: hub listening on ") {
-                break url.trim().to_owned();
-            }
-        };
+        let mut process = spawn_serve(
+            herald()
+                .args(["serve", "--addr", "127.0.0.1:0"])
+                .args(args)
+                .envs(env.iter().copied()),
+            1,
+        );
+        let mut banner = process.banner.clone();
         // Keep the remaining banner lines (dev mode prints the tokens after the URL).
         if banner[0].contains("DEVELOPMENT") {
-            for line in lines.by_ref().take(4) {
+            for line in process.stderr().take(4) {
                 banner.push(line.expect("utf-8"));
             }
         }
-        std::thread::spawn(move || for _ in lines {});
+        process.drain_stderr();
         Server {
-            child: Some(child),
-            hub,
+            hub: process.urls[0].clone(),
+            process,
             banner,
         }
     }
@@ -76,9 +49,8 @@ impl Server {
             .to_owned()
     }
 
-    fn authority(&self) -> String {
-        let rest = self.hub.strip_prefix("http://").expect("http URL");
-        rest.split('/').next().expect("authority").to_owned()
+    fn authority(&self) -> &str {
+        self.process.authority()
     }
 
     /// Opens a subscription with a raw HTTP/1.1 request and returns the socket once the
@@ -211,10 +183,10 @@ fn configured_keys_and_mercure_variables_are_honoured() {
 #[cfg(unix)]
 #[test]
 fn sigterm_ends_streams_and_exits_cleanly() {
-    let mut server = Server::start(&[], &[]);
+    let server = Server::start(&[], &[]);
     let (mut socket, head) = server.subscribe("topic=t", "");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut child = server.child.take().expect("running");
+    let mut child = server.process.into_child();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -2,59 +2,24 @@
 //! keys, `--print-config`, `--log-format json`, and the production flags reaching the running
 //! hub (CORS, limits, metrics, readiness) on the real binary.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-fn herald() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("HERALD_") || name.starts_with("MERCURE_") || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
-    command
-}
+mod support;
+
+use support::{ServeProcess, herald, spawn_serve};
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("herald runs")
 }
 
-struct Running {
-    child: Child,
-    authority: String,
-    /// stderr lines after the address.
-    rest: std::io::Lines<BufReader<std::process::ChildStderr>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Running {
-    let mut child = herald()
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herald serve runs");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let authority = loop {
-        let line = lines.next().expect("a line").expect("utf-8");
-        if let Some(url) = line.strip_prefix("herald: hub listening on http://") {
-            break url.split('/').next().expect("authority").to_owned();
-        }
-    };
-    Running {
-        child,
-        authority,
-        rest: lines,
-    }
+fn start(args: &[&str]) -> ServeProcess {
+    spawn_serve(
+        herald().args(["serve", "--addr", "127.0.0.1:0"]).args(args),
+        1,
+    )
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns the whole answer.
@@ -142,7 +107,7 @@ fn bad_configurations_are_refused_with_the_reason() {
 fn json_logs_are_one_object_per_line() {
     let mut running = start(&["--jwt-key", "k", "--log-format", "json"]);
     let line = running
-        .rest
+        .stderr()
         .find_map(|line| line.ok().filter(|l| l.starts_with('{')))
         .expect("a JSON log line");
     let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
@@ -163,7 +128,7 @@ fn production_flags_reach_the_running_hub() {
         "--max-url-size",
         "256",
     ]);
-    let authority = &running.authority;
+    let authority = running.authority();
     let cors = request(
         authority,
         "GET /healthz HTTP/1.1\r\nOrigin: https://app.example",

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
@@ -15,55 +15,22 @@ const KEY: &str = "durable-test-key";
 const WRITERS: usize = 16;
 const PER_WRITER: usize = 625;
 
-struct Hub {
-    child: Child,
-    authority: String,
-}
+mod support;
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{ServeProcess, herald, spawn_serve};
 
-fn start(dir: &std::path::Path) -> Hub {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("HERALD_") || name.starts_with("MERCURE_") {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--jwt-key",
-            KEY,
-            "--anonymous",
-        ])
-        .args([
-            "--history-size",
-            "20000",
-            "--publish-rate",
-            "0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herald serve runs");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let authority = loop {
-        let line = lines.next().expect("a line").expect("utf-8");
-        if let Some(url) = line.strip_prefix("herald: hub listening on http://") {
-            break url.split('/').next().expect("authority").to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Hub { child, authority }
+fn start(dir: &std::path::Path) -> ServeProcess {
+    let mut hub = spawn_serve(
+        herald()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["--jwt-key", KEY, "--anonymous"])
+            .args(["--history-size", "20000", "--publish-rate", "0"])
+            .arg("--data-dir")
+            .arg(dir),
+        1,
+    );
+    hub.drain_stderr();
+    hub
 }
 
 fn token() -> String {
@@ -102,8 +69,8 @@ fn publish(socket: &mut BufReader<TcpStream>, token: &str, id: &str) -> std::io:
 
 /// Subscribes (HTTP/1.0, so the body is the raw stream), publishes a marker, and returns every
 /// event ID before it.
-fn ids_until_marker(hub: &Hub, resume: &str, marker: &str) -> Vec<String> {
-    let mut socket = TcpStream::connect(&hub.authority).expect("connect");
+fn ids_until_marker(hub: &ServeProcess, resume: &str, marker: &str) -> Vec<String> {
+    let mut socket = TcpStream::connect(hub.authority()).expect("connect");
     socket
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -127,7 +94,7 @@ fn ids_until_marker(hub: &Hub, resume: &str, marker: &str) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&raw)
     );
-    let mut publisher = BufReader::new(TcpStream::connect(&hub.authority).expect("connect"));
+    let mut publisher = BufReader::new(TcpStream::connect(hub.authority()).expect("connect"));
     publish(&mut publisher, &token(), marker).expect("marker");
     let mut decoder = Decoder::new();
     decoder.push(bytes::Bytes::copy_from_slice(&raw[body_start..]));
@@ -174,7 +141,7 @@ fn kill_9_mid_stream_loses_no_answered_update() {
     let (answered, receipts) = mpsc::channel::<(usize, usize)>();
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let authority = hub.authority.clone();
+            let authority = hub.authority().to_owned();
             let token = token.clone();
             let answered = answered.clone();
             std::thread::spawn(move || {
@@ -204,8 +171,8 @@ fn kill_9_mid_stream_loses_no_answered_update() {
         confirmed[w] = n + 1;
         count += 1;
     }
-    hub.child.kill().expect("kill -9");
-    hub.child.wait().expect("wait");
+    hub.child().kill().expect("kill -9");
+    hub.child().wait().expect("wait");
     for writer in writers {
         writer.join().expect("writer");
     }
@@ -257,14 +224,14 @@ fn sigterm_then_restart_resumes_without_losing_an_update() {
     let dir = data_dir();
     let mut hub = start(dir.path());
     let token = token();
-    let mut socket = TcpStream::connect(&hub.authority).expect("connect");
+    let mut socket = TcpStream::connect(hub.authority()).expect("connect");
     socket
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     socket
         .write_all(b"GET /.well-known/mercure?topic=t HTTP/1.0\r\nHost: localhost\r\n\r\n")
         .expect("request");
-    let mut publisher = BufReader::new(TcpStream::connect(&hub.authority).expect("connect"));
+    let mut publisher = BufReader::new(TcpStream::connect(hub.authority()).expect("connect"));
     // The subscription is registered once its response head arrived.
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
@@ -277,7 +244,7 @@ fn sigterm_then_restart_resumes_without_losing_an_update() {
         publish(&mut publisher, &token, id).expect("publish");
     }
     let status = Command::new("kill")
-        .args(["-TERM", &hub.child.id().to_string()])
+        .args(["-TERM", &hub.child().id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -288,11 +255,11 @@ fn sigterm_then_restart_resumes_without_losing_an_update() {
         text.contains("id: a1\n") && text.contains("id: a2\n"),
         "{text}"
     );
-    let exited = hub.child.wait().expect("wait");
+    let exited = hub.child().wait().expect("wait");
     assert!(exited.success(), "{exited:?}");
 
     let hub = start(dir.path());
-    let mut publisher = BufReader::new(TcpStream::connect(&hub.authority).expect("connect"));
+    let mut publisher = BufReader::new(TcpStream::connect(hub.authority()).expect("connect"));
     for id in ["b1", "b2"] {
         publish(&mut publisher, &token, id).expect("publish");
     }

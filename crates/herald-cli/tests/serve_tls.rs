@@ -2,8 +2,7 @@
 //! ALPN, and `herald publish --cacert` against it.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +13,9 @@ use rustls_pki_types::ServerName;
 
 const KEY: &str = "production-test-key";
 
-struct Killed(Child);
+mod support;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{herald, spawn_serve};
 
 fn ipv6_loopback() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
@@ -39,28 +33,15 @@ async fn serves_https_with_h2_on_ipv4_and_ipv6() {
     if ipv6_loopback() {
         addrs.push("[::1]:0");
     }
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    let mut command = herald();
     command.args(["serve", "--jwt-key", KEY, "--anonymous", "--tls-cert"]);
     command.arg(&cert).arg("--tls-key").arg(&key);
     for addr in &addrs {
         command.args(["--addr", addr]);
     }
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herald serve runs");
-    let stderr = child.stderr.take().expect("stderr");
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut urls = Vec::new();
-    while urls.len() < addrs.len() {
-        let line = lines.next().expect("a line").expect("utf-8");
-        if let Some(url) = line.strip_prefix("herald: hub listening on ") {
-            urls.push(url.to_owned());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let mut child = spawn_serve(&mut command, addrs.len());
+    child.drain_stderr();
+    let urls = child.urls.clone();
     assert!(urls.iter().all(|u| u.starts_with("https://")), "{urls:?}");
     if addrs.len() == 2 {
         assert!(urls[1].starts_with("https://[::1]:"), "{urls:?}");
@@ -138,9 +119,8 @@ async fn serves_https_with_h2_on_ipv4_and_ipv6() {
 
 #[test]
 fn tls_cert_without_key_is_refused() {
-    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let output = herald()
         .args(["serve", "--addr", "127.0.0.1:0", "--tls-cert", "cert.pem"])
-        .env_remove("HERALD_TLS_KEY")
         .output()
         .expect("runs");
     assert!(!output.status.success());
