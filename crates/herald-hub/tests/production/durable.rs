@@ -4,7 +4,7 @@
 use herald_hub::{Hub, HubConfig, JwtKey, Update};
 use http::StatusCode;
 
-use crate::common::{KEY, subscribe};
+use crate::common::{KEY, Stoppable, serve, serve_stoppable, subscribe};
 
 fn durable(dir: &std::path::Path, size: usize) -> Hub {
     Hub::new(HubConfig {
@@ -15,15 +15,6 @@ fn durable(dir: &std::path::Path, size: usize) -> Hub {
         ..HubConfig::default()
     })
     .expect("hub")
-}
-
-async fn serve(hub: &Hub) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(hub.clone().serve(listener));
-    addr
 }
 
 fn update(id: &str) -> Update {
@@ -87,14 +78,7 @@ fn aging(dir: &std::path::Path, max_age: std::time::Duration) -> Hub {
 /// The first event a subscriber replaying from the start of history gets; the hub is served
 /// only for that, then shut down, so that the next hub can open the same store.
 async fn first_in_history(hub: &Hub) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(hub.clone().serve_with_shutdown(listener, async {
-        let _ = stopped.await;
-    }));
+    let Stoppable { addr, stop, server } = serve_stoppable(hub).await;
     let mut all = subscribe(
         addr,
         "/.well-known/mercure?topic=t&lastEventID=earliest",

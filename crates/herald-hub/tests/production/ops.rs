@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use herald_hub::server::Server;
 use herald_hub::{Hub, HubConfig, JwtKey, Update};
 use http::StatusCode;
 
-use crate::common::{KEY, get, publish_ok, publish_with, start, subscribe};
+use crate::common::{
+    KEY, Stoppable, get, publish_ok, publish_with, serve_stoppable, start, subscribe,
+};
 
 /// The value of the sample `name` (with its labels, exactly) in a Prometheus text page.
 fn sample(page: &str, name: &str) -> f64 {
@@ -109,14 +110,7 @@ async fn shutdown_ends_streams_cleanly_and_stops_accepting() {
         ..HubConfig::default()
     })
     .expect("hub");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(Server::new(hub.clone()).listener(listener).run(async {
-        let _ = stopped.await;
-    }));
+    let Stoppable { addr, stop, server } = serve_stoppable(&hub).await;
     let mut stream = subscribe(addr, "/.well-known/mercure?topic=t", &[]).await;
     publish_ok(addr, &[("topic", "t"), ("id", "before")]).await;
     stop.send(()).expect("server running");

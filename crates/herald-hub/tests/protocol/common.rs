@@ -29,12 +29,40 @@ pub async fn start(edit: impl FnOnce(&mut HubConfig)) -> TestHub {
     };
     edit(&mut config);
     let hub = Hub::new(config).expect("hub");
+    let addr = serve(&hub).await;
+    TestHub { addr, hub }
+}
+
+async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    (listener, addr)
+}
+
+/// Serves `hub` on an ephemeral loopback port for the rest of the test.
+pub async fn serve(hub: &Hub) -> SocketAddr {
+    let (listener, addr) = bind().await;
     tokio::spawn(hub.clone().serve(listener));
-    TestHub { addr, hub }
+    addr
+}
+
+/// A hub served until `stop` is sent; `server` ends once its connections are closed.
+pub struct Stoppable {
+    pub addr: SocketAddr,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Serves `hub` on an ephemeral loopback port until told to stop.
+pub async fn serve_stoppable(hub: &Hub) -> Stoppable {
+    let (listener, addr) = bind().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hub.clone().serve_with_shutdown(listener, async {
+        let _ = stopped.await;
+    }));
+    Stoppable { addr, stop, server }
 }
 
 pub fn token(mercure: serde_json::Value) -> String {

@@ -191,14 +191,7 @@ async fn d21_shutdown_ends_subscription_streams() {
         .anonymous(true)
         .build()
         .expect("hub");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(hub.clone().serve_with_shutdown(listener, async {
-        let _ = stopped.await;
-    }));
+    let Stoppable { addr, stop, server } = serve_stoppable(&hub).await;
     let mut stream = subscribe(addr, "/.well-known/mercure?topic=t", &[]).await;
     stop.send(()).expect("signal");
     assert!(stream.until_end(STEP).await.is_empty());
