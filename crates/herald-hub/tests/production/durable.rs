@@ -94,12 +94,15 @@ async fn first_in_history(hub: &Hub) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_age_prunes_the_store_on_write_and_on_reopen() {
-    let age = std::time::Duration::from_millis(400);
+    // Long enough that the fresh update cannot age out between its publish and the checks
+    // below, even on a loaded machine; short enough for a test.
+    let age = std::time::Duration::from_secs(2);
+    let past_age = age + std::time::Duration::from_millis(500);
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let hub = aging(dir.path(), age);
         hub.publish(update("old")).await.expect("publish");
-        tokio::time::sleep(age * 2).await;
+        tokio::time::sleep(past_age).await;
         // Writing prunes what has aged out, in the store as in memory.
         hub.publish(update("fresh")).await.expect("publish");
         assert_eq!(first_in_history(&hub).await, "fresh");
@@ -110,7 +113,7 @@ async fn history_age_prunes_the_store_on_write_and_on_reopen() {
         hub.publish(update("after-reopen")).await.expect("publish");
         assert_eq!(first_in_history(&hub).await, "fresh");
     }
-    tokio::time::sleep(age * 2).await;
+    tokio::time::sleep(past_age).await;
     // Reopened after everything aged out: nothing old is loaded, even with no write since.
     let hub = aging(dir.path(), age);
     hub.publish(update("marker")).await.expect("publish");
