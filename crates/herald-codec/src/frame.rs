@@ -78,3 +78,61 @@ impl Frame {
         }
     }
 }
+
+/// An event as [`Decoder::feed`](crate::Decoder::feed) hands it out: borrowed from the chunk
+/// being read and from the decoder, valid until the closure returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventRef<'a> {
+    pub(crate) event_type: &'a str,
+    pub(crate) data: &'a str,
+    pub(crate) last_event_id: &'a str,
+}
+
+impl<'a> EventRef<'a> {
+    /// The event type: the last `event:` value of the block, or `message`.
+    pub fn event_type(&self) -> &'a str {
+        self.event_type
+    }
+
+    /// The data lines of the block joined with LF.
+    pub fn data(&self) -> &'a str {
+        self.data
+    }
+
+    /// The stream's last event ID when this event was dispatched (empty if none).
+    pub fn last_event_id(&self) -> &'a str {
+        self.last_event_id
+    }
+
+    /// Copies the event into an owned [`MessageEvent`].
+    pub fn to_owned_event(&self) -> MessageEvent {
+        MessageEvent::new(
+            ByteString::from(self.event_type),
+            ByteString::from(self.data),
+            ByteString::from(self.last_event_id),
+        )
+    }
+}
+
+/// One thing [`Decoder::feed`](crate::Decoder::feed) found in the stream, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameRef<'a> {
+    /// A dispatched event.
+    Event(EventRef<'a>),
+    /// A valid `retry:` field: the stream's new reconnection time.
+    Retry(Duration),
+    /// A comment line's text (after the colon and one optional space); only produced when
+    /// comments were asked for with [`DecoderBuilder::comments`](crate::DecoderBuilder::comments).
+    Comment(&'a str),
+}
+
+impl<'a> FrameRef<'a> {
+    /// Copies the frame into an owned [`Frame`].
+    pub fn to_owned_frame(&self) -> Frame {
+        match *self {
+            FrameRef::Event(event) => Frame::Event(event.to_owned_event()),
+            FrameRef::Retry(retry) => Frame::Retry(retry),
+            FrameRef::Comment(text) => Frame::Comment(ByteString::from(text)),
+        }
+    }
+}

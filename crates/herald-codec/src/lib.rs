@@ -39,7 +39,7 @@ pub use decode::{
 };
 pub use encode::encode;
 pub use event::{Event, EventBuilder, EventError};
-pub use frame::{Frame, MessageEvent};
+pub use frame::{EventRef, Frame, FrameRef, MessageEvent};
 #[cfg(feature = "stream")]
 pub use stream::{FrameStream, StreamError};
 #[cfg(feature = "tokio-codec")]

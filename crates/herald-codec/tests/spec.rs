@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use herald_codec::{DecodeError, Decoder, Frame};
+use herald_codec::{DecodeError, Decoder, Frame, FrameRef};
 
 /// What decoding a whole stream produced.
 #[derive(Debug, PartialEq)]
@@ -16,7 +16,40 @@ struct Outcome {
     retry: Option<u64>,
 }
 
-fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+/// Decodes `chunks` both ways (owned frames from `push`, borrowed ones from `feed`), asserts
+/// they agree, and returns the outcome.
+fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]> + Clone) -> Outcome {
+    let owned = decode_pushed(chunks.clone());
+    assert_eq!(decode_fed(chunks), owned, "push and feed agree");
+    owned
+}
+
+fn decode_fed<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+    let mut decoder = Decoder::new();
+    let mut outcome = Outcome {
+        events: Vec::new(),
+        retries: Vec::new(),
+        last_event_id: String::new(),
+        retry: None,
+    };
+    for chunk in chunks {
+        decoder.feed(chunk, |frame| match frame.expect("no decode error") {
+            FrameRef::Event(e) => outcome.events.push((
+                e.event_type().to_owned(),
+                e.data().to_owned(),
+                e.last_event_id().to_owned(),
+            )),
+            FrameRef::Retry(retry) => outcome.retries.push(millis(retry)),
+            FrameRef::Comment(_) => panic!("comments are off by default"),
+        });
+    }
+    decoder.finish();
+    outcome.last_event_id = decoder.last_event_id().to_owned();
+    outcome.retry = decoder.retry().map(millis);
+    outcome
+}
+
+fn decode_pushed<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
     let mut decoder = Decoder::new();
     let mut outcome = Outcome {
         events: Vec::new(),

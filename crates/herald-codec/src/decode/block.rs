@@ -1,0 +1,284 @@
+//! The event being read: what each field line does to it, and what a blank line dispatches.
+//!
+//! This is the part of the WHATWG rules that works on whole lines of text. The buffers are
+//! reused from one event to the next, so reading an event allocates nothing once they have
+//! grown to the stream's usual sizes. A single-line `data` is not copied at all: it is
+//! remembered as a range of the text being read and handed out as a slice of it.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use super::{DecodeError, Limits};
+
+/// Where the data buffer of the event being read lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Data {
+    /// No `data` line yet: a blank line dispatches nothing.
+    None,
+    /// One line, a range of the chunk being read.
+    Text(Range<usize>),
+    /// One line, a range of [`Block::split_line`]: a line that arrived in several chunks.
+    Line(Range<usize>),
+    /// Several lines, joined with LF in [`Block::data_buf`].
+    Buf,
+}
+
+/// What a line produced, besides changing the event being read.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// A blank line dispatched an event.
+    Event(Dispatched),
+    /// A valid `retry` field.
+    Retry(Duration),
+    /// A comment, as a range of the line's text.
+    Comment(Range<usize>),
+}
+
+/// An event a blank line dispatched: where its data is, and whether an `event` field typed it.
+#[derive(Debug)]
+pub(super) struct Dispatched {
+    pub(super) data: Data,
+    pub(super) typed: bool,
+}
+
+/// The event being read and the stream state that outlives it.
+#[derive(Debug)]
+pub(super) struct Block {
+    pub(super) data: Data,
+    /// The data of a multi-line event (valid while `data` is [`Data::Buf`], and after dispatch
+    /// until the next event's data arrives).
+    pub(super) data_buf: String,
+    /// The last line that arrived in several chunks, joined (and decoded) here.
+    pub(super) split_line: String,
+    /// The size of the data buffer as the limit counts it.
+    data_len: usize,
+    /// Whether an `event` field set the type; otherwise it is `message`.
+    has_type: bool,
+    /// The event type buffer (kept after dispatch, so a dispatched event can borrow it).
+    type_buf: String,
+    /// An `id` was read since the last blank line: `pending_id` is the next last event ID.
+    has_pending_id: bool,
+    pending_id: String,
+    pub(super) last_event_id: String,
+    /// The event being read hit a limit: nothing is dispatched at its blank line.
+    pub(super) dropping: bool,
+    pub(super) retry: Option<Duration>,
+}
+
+impl Block {
+    pub(super) fn new() -> Block {
+        Block {
+            data: Data::None,
+            data_buf: String::new(),
+            split_line: String::new(),
+            data_len: 0,
+            has_type: false,
+            type_buf: String::new(),
+            has_pending_id: false,
+            pending_id: String::new(),
+            last_event_id: String::new(),
+            dropping: false,
+            retry: None,
+        }
+    }
+
+    /// The type of a dispatched event.
+    pub(super) fn event_type(&self, event: &Dispatched) -> &str {
+        if event.typed {
+            &self.type_buf
+        } else {
+            "message"
+        }
+    }
+
+    /// The data of a dispatched event, `chunk` being the text a [`Data::Text`] range is of.
+    pub(super) fn data<'a>(&'a self, event: &Dispatched, chunk: &'a str) -> &'a str {
+        let (text, range) = match &event.data {
+            Data::None => return "",
+            Data::Buf => return &self.data_buf,
+            Data::Text(range) => (chunk, range),
+            Data::Line(range) => (self.split_line.as_str(), range),
+        };
+        text.get(range.clone()).unwrap_or_default()
+    }
+
+    /// Interprets one line (terminator excluded) of `text`.
+    pub(super) fn line(
+        &mut self,
+        text: &str,
+        line: Range<usize>,
+        limits: &Limits,
+    ) -> Result<Option<Outcome>, DecodeError> {
+        let bytes = &text.as_bytes()[line.clone()];
+        match field(bytes) {
+            Some((field, skip)) => self.apply(field, text, line.start + skip..line.end, limits),
+            None if bytes.is_empty() => Ok(self.dispatch().map(Outcome::Event)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies `field` with the value `text[value]`.
+    #[inline(always)]
+    pub(super) fn apply(
+        &mut self,
+        field: Field,
+        text: &str,
+        value: Range<usize>,
+        limits: &Limits,
+    ) -> Result<Option<Outcome>, DecodeError> {
+        let value_text = text.get(value.clone()).unwrap_or_default();
+        match field {
+            Field::Data => self.append_data(text, value, limits)?,
+            Field::Event => {
+                // An empty type is no type: the event is a `message`.
+                self.has_type = !value_text.is_empty();
+                if self.type_buf != value_text {
+                    value_text.clone_into(&mut self.type_buf);
+                }
+            }
+            Field::Id if !value_text.bytes().any(|byte| byte == 0) => {
+                self.has_pending_id = true;
+                value_text.clone_into(&mut self.pending_id);
+            }
+            Field::Retry => {
+                let digits = value_text.as_bytes();
+                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                    let millis = digits.iter().fold(0u64, |n, digit| {
+                        n.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
+                    });
+                    let retry = Duration::from_millis(millis);
+                    self.retry = Some(retry);
+                    return Ok(Some(Outcome::Retry(retry)));
+                }
+            }
+            Field::Comment if limits.comments => return Ok(Some(Outcome::Comment(value))),
+            Field::Id | Field::Comment => {}
+        }
+        Ok(None)
+    }
+
+    #[inline(always)]
+    fn append_data(
+        &mut self,
+        text: &str,
+        value: Range<usize>,
+        limits: &Limits,
+    ) -> Result<(), DecodeError> {
+        if self.dropping {
+            return Ok(());
+        }
+        let joined = match self.data {
+            Data::None => value.len(),
+            _ => self.data_len + 1 + value.len(),
+        };
+        if joined > limits.max_event_size {
+            self.drop_event();
+            return Err(DecodeError::EventTooLarge {
+                limit: limits.max_event_size,
+            });
+        }
+        self.data_len = joined;
+        let value_text = text.get(value.clone()).unwrap_or_default();
+        if self.data == Data::None {
+            self.data = Data::Text(value);
+            return Ok(());
+        }
+        self.detach(text);
+        self.data_buf.reserve(value.len() + 1);
+        self.data_buf.push('\n');
+        self.data_buf.push_str(value_text);
+        Ok(())
+    }
+
+    /// The blank line: the pending ID becomes the last event ID, and the data, if any, is
+    /// dispatched. The type is reset either way (its buffer is kept, so that the dispatched
+    /// event can borrow it).
+    #[inline]
+    pub(super) fn dispatch(&mut self) -> Option<Dispatched> {
+        if std::mem::take(&mut self.has_pending_id) {
+            std::mem::swap(&mut self.last_event_id, &mut self.pending_id);
+        }
+        let data = std::mem::replace(&mut self.data, Data::None);
+        self.data_len = 0;
+        let typed = std::mem::take(&mut self.has_type);
+        let dropped = std::mem::take(&mut self.dropping);
+        if data == Data::None || dropped {
+            return None;
+        }
+        Some(Dispatched { data, typed })
+    }
+
+    /// Moves a single-line data buffer into [`Block::data_buf`]: the chunk `chunk` it is a
+    /// range of is about to go away, or another line joins it.
+    pub(super) fn detach(&mut self, chunk: &str) {
+        let (text, range) = match &self.data {
+            Data::None | Data::Buf => return,
+            Data::Text(range) => (chunk, range.clone()),
+            Data::Line(range) => (self.split_line.as_str(), range.clone()),
+        };
+        self.data_buf.clear();
+        self.data_buf.push_str(text.get(range).unwrap_or_default());
+        self.data = Data::Buf;
+    }
+
+    /// Forgets the event being read and ignores the rest of it, up to its blank line.
+    pub(super) fn drop_event(&mut self) {
+        self.clear_event();
+        self.dropping = true;
+    }
+
+    /// Forgets the event being read. Its `id`, if it had one, still becomes the last event ID
+    /// at its blank line: the event is dropped, not the stream's position.
+    fn clear_event(&mut self) {
+        self.data = Data::None;
+        self.data_len = 0;
+        self.has_type = false;
+        self.dropping = false;
+    }
+
+    /// Forgets the event being read and its pending ID: the stream ended before its blank line.
+    pub(super) fn end_stream(&mut self) {
+        self.clear_event();
+        self.has_pending_id = false;
+    }
+
+    /// Sets the last event ID, as a client resuming a stream knows it.
+    pub(super) fn set_last_event_id(&mut self, id: &str) {
+        id.clone_into(&mut self.last_event_id);
+        self.has_pending_id = false;
+    }
+}
+
+/// The fields the spec knows, and comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Field {
+    Data,
+    Event,
+    Id,
+    Retry,
+    Comment,
+}
+
+/// The field the line starting `bytes` sets, and where its value starts: after the first colon
+/// and one space, or at the end of the line (a CR, an LF or the end of `bytes`) for a line
+/// without a colon. `None` for a blank line or a field the spec does not know (ignored).
+#[inline(always)]
+pub(super) fn field(bytes: &[u8]) -> Option<(Field, usize)> {
+    // Each name is compared as a constant, which compiles to a load and a compare.
+    let (field, name_len) = match bytes.first()? {
+        b'd' if bytes.get(..4) == Some(&b"data"[..]) => (Field::Data, 4),
+        b'e' if bytes.get(..5) == Some(&b"event"[..]) => (Field::Event, 5),
+        b'i' if bytes.get(..2) == Some(&b"id"[..]) => (Field::Id, 2),
+        b'r' if bytes.get(..5) == Some(&b"retry"[..]) => (Field::Retry, 5),
+        b':' => (Field::Comment, 0),
+        _ => return None,
+    };
+    match bytes.get(name_len) {
+        Some(b':') => {
+            let space = usize::from(bytes.get(name_len + 1) == Some(&b' '));
+            Some((field, name_len + 1 + space))
+        }
+        None | Some(b'\r' | b'\n') => Some((field, name_len)),
+        Some(_) => None,
+    }
+}
