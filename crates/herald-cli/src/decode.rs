@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use herald_codec::{Decoder, Frame, MessageEvent};
+use herald_codec::{Decoder, EventRef, FrameRef, MessageEvent};
 use serde::Serialize;
 
 /// Decode an event stream from stdin into JSON lines, exactly as a browser would dispatch it.
@@ -50,6 +50,16 @@ pub(crate) struct EventLine<'a> {
     event_type: &'a str,
     data: &'a str,
     id: &'a str,
+}
+
+impl<'a> From<EventRef<'a>> for EventLine<'a> {
+    fn from(event: EventRef<'a>) -> Self {
+        EventLine {
+            event_type: event.event_type(),
+            data: event.data(),
+            id: event.last_event_id(),
+        }
+    }
 }
 
 impl<'a> From<&'a MessageEvent> for EventLine<'a> {
@@ -108,21 +118,26 @@ fn decode_all(
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(error).context("reading standard input failed"),
         };
-        decoder.push_slice(&chunk[..read]);
+        // Events are written as they are found, straight from the borrowed frames.
         let mut wrote = false;
-        for frame in &mut *decoder {
-            match frame {
-                Ok(Frame::Event(event)) => write_line(out, &EventLine::from(&event))?,
-                Ok(Frame::Comment(comment)) => write_line(out, &CommentLine { comment: &comment })?,
-                Ok(Frame::Retry(_)) => continue,
+        let mut failed = Ok(());
+        decoder.feed(&chunk[..read], |frame| {
+            if failed.is_err() {
+                return; // the output is gone: nothing more can be written
+            }
+            failed = match frame {
+                Ok(FrameRef::Event(event)) => write_line(out, &EventLine::from(event)),
+                Ok(FrameRef::Comment(comment)) => write_line(out, &CommentLine { comment }),
+                Ok(FrameRef::Retry(_)) => return,
                 Err(error) => {
                     *dropped += 1;
                     report_dropped(&error);
-                    continue;
+                    return;
                 }
-            }
+            };
             wrote = true;
-        }
+        });
+        failed?;
         if wrote {
             out.flush()?;
         }

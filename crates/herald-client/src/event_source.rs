@@ -320,9 +320,11 @@ impl Driver {
     async fn read(&mut self, mut body: Incoming) -> Option<Result<Item, Error>> {
         loop {
             let frame = self.decoder.next_frame();
-            self.sync_last_event_id();
             match frame {
                 Ok(Some(Frame::Event(event))) => {
+                    // The decoder may have read ahead (the rest of the chunk): the ID in force
+                    // is the one this event carries.
+                    self.sync_last_event_id(event.last_event_id());
                     self.phase = Phase::Stream(body);
                     return Some(Ok(Item::Message(event)));
                 }
@@ -333,6 +335,8 @@ impl Driver {
                     return Some(Err(Error::new(Kind::Decode(error))));
                 }
                 Ok(None) => {
+                    // Every frame read is taken: the decoder's ID is the stream's.
+                    self.sync_last_event_id(self.decoder.last_event_id());
                     let chunk = match self.config.idle_timeout {
                         None => body.frame().await,
                         Some(limit) => match tokio::time::timeout(limit, body.frame()).await {
@@ -354,8 +358,7 @@ impl Driver {
         }
     }
 
-    fn sync_last_event_id(&self) {
-        let id = self.decoder.last_event_id();
+    fn sync_last_event_id(&self, id: &str) {
         let mut shared = lock(&self.shared.last_event_id);
         if *shared != id {
             id.clone_into(&mut shared);

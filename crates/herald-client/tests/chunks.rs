@@ -166,3 +166,15 @@ async fn a_url_fragment_is_not_sent() {
     expect_open(&mut source).await;
     assert_eq!(server.next_request().await.target, "/path?q=1");
 }
+
+#[tokio::test]
+async fn last_event_id_follows_the_events_taken_not_the_chunk_read() {
+    // Both events arrive in one chunk; the decoder reads the whole chunk at once.
+    let _server = Server::start(vec![sse_then_hold("id: 1\ndata: a\n\nid: 2\ndata: b\n\n")]).await;
+    let mut source = fast(&_server.url("/")).build().expect("source");
+    expect_open(&mut source).await;
+    assert_eq!(expect_message(&mut source).await.1, "a");
+    assert_eq!(source.last_event_id(), "1");
+    assert_eq!(expect_message(&mut source).await.1, "b");
+    assert_eq!(source.last_event_id(), "2");
+}

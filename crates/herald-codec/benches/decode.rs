@@ -1,4 +1,5 @@
-//! Decoding throughput: herald's decoder against `sse-stream`, `eventsource-stream` and a bare
+//! Decoding throughput: herald's decoder (both ways of reading: borrowed frames from `feed`,
+//! owned ones from `push`) against `sse-stream`, `eventsource-stream` and a bare
 //! `memchr2` line scan, on the same corpora under the same chunking.
 //!
 //! Every parser consumes every event (the data lengths are summed through `black_box`), and
@@ -20,7 +21,7 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::executor::block_on;
 use futures::stream;
-use herald_codec::{Decoder, Frame, FrameStream};
+use herald_codec::{Decoder, Frame, FrameRef, FrameStream};
 
 use corpus::Corpus;
 
@@ -46,7 +47,23 @@ const NONE: Found = Found {
     data_len: 0,
 };
 
-fn herald(chunks: &[Bytes]) -> Found {
+/// The borrowed way: `Decoder::feed`, events handed to a closure as `&str`s.
+fn herald_feed(chunks: &[Bytes]) -> Found {
+    let mut found = NONE;
+    let mut decoder = Decoder::new();
+    for chunk in chunks {
+        decoder.feed(chunk, |frame| {
+            if let FrameRef::Event(event) = frame.unwrap() {
+                found.add(event.data());
+            }
+        });
+    }
+    decoder.finish();
+    found
+}
+
+/// The owned way: `Decoder::push` and `next_frame`, events that share the pushed `Bytes`.
+fn herald_push(chunks: &[Bytes]) -> Found {
     let mut found = NONE;
     let mut decoder = Decoder::new();
     for chunk in chunks {
@@ -116,7 +133,8 @@ fn check(corpus: &Corpus, chunks: &[Bytes]) {
         events: corpus.events.len(),
         data_len: corpus.data_len(),
     };
-    assert_eq!(herald(chunks), expected, "herald on {}", corpus.name);
+    assert_eq!(herald_feed(chunks), expected, "feed on {}", corpus.name);
+    assert_eq!(herald_push(chunks), expected, "push on {}", corpus.name);
     assert_eq!(
         herald_stream(chunks),
         expected,
@@ -139,7 +157,8 @@ fn check(corpus: &Corpus, chunks: &[Bytes]) {
 fn group(group: &mut BenchmarkGroup<'_, WallTime>, corpus: &Corpus, chunks: &[Bytes]) {
     check(corpus, chunks);
     group.throughput(Throughput::Bytes(corpus.bytes.len() as u64));
-    group.bench_function("herald", |b| b.iter(|| herald(chunks)));
+    group.bench_function("herald-feed", |b| b.iter(|| herald_feed(chunks)));
+    group.bench_function("herald-push", |b| b.iter(|| herald_push(chunks)));
     group.bench_function("herald-FrameStream", |b| b.iter(|| herald_stream(chunks)));
     group.bench_function("sse-stream", |b| b.iter(|| sse_stream(chunks)));
     if eventsource_feasible(corpus, chunks) {

@@ -48,8 +48,9 @@ pub(super) struct Block {
     /// The data of a multi-line event (valid while `data` is [`Data::Buf`], and after dispatch
     /// until the next event's data arrives).
     pub(super) data_buf: String,
-    /// The last line that arrived in several chunks, joined (and decoded) here.
-    pub(super) split_line: String,
+    /// The last line that arrived in several chunks (or that had to be decoded lossily),
+    /// joined here. Always valid UTF-8: see [`Block::split_text`].
+    pub(super) split_line: Vec<u8>,
     /// The size of the data buffer as the limit counts it.
     data_len: usize,
     /// Whether an `event` field set the type; otherwise it is `message`.
@@ -70,7 +71,7 @@ impl Block {
         Block {
             data: Data::None,
             data_buf: String::new(),
-            split_line: String::new(),
+            split_line: Vec::new(),
             data_len: 0,
             has_type: false,
             type_buf: String::new(),
@@ -97,9 +98,15 @@ impl Block {
             Data::None => return "",
             Data::Buf => return &self.data_buf,
             Data::Text(range) => (chunk, range),
-            Data::Line(range) => (self.split_line.as_str(), range),
+            Data::Line(range) => (self.split_text(), range),
         };
         text.get(range.clone()).unwrap_or_default()
+    }
+
+    /// The text of [`Block::split_line`]. Validating it again (at tens of GB/s) is what it
+    /// costs to keep it as bytes, which need no second pass of the slower standard validator.
+    pub(super) fn split_text(&self) -> &str {
+        simdutf8::basic::from_utf8(&self.split_line).unwrap_or_default()
     }
 
     /// Interprets one line (terminator excluded) of `text`.
@@ -126,9 +133,13 @@ impl Block {
         value: Range<usize>,
         limits: &Limits,
     ) -> Result<Option<Outcome>, DecodeError> {
+        if field == Field::Data {
+            self.append_data(text, value, limits)?;
+            return Ok(None);
+        }
         let value_text = text.get(value.clone()).unwrap_or_default();
         match field {
-            Field::Data => self.append_data(text, value, limits)?,
+            Field::Data => {}
             Field::Event => {
                 // An empty type is no type: the event is a `message`.
                 self.has_type = !value_text.is_empty();
@@ -177,17 +188,34 @@ impl Block {
                 limit: limits.max_event_size,
             });
         }
-        self.data_len = joined;
-        let value_text = text.get(value.clone()).unwrap_or_default();
         if self.data == Data::None {
+            self.data_len = joined;
             self.data = Data::Text(value);
-            return Ok(());
+        } else {
+            self.push_data_line(text, value, limits);
         }
-        self.detach(text);
-        self.data_buf.reserve(value.len() + 1);
-        self.data_buf.push('\n');
-        self.data_buf.push_str(value_text);
         Ok(())
+    }
+
+    /// Appends one more `data` line to an event that already has data, if that stays within
+    /// the event size limit; false (changing nothing) otherwise, or if the event has no data
+    /// yet or is being dropped.
+    #[inline(always)]
+    pub(super) fn push_data_line(
+        &mut self,
+        text: &str,
+        value: Range<usize>,
+        limits: &Limits,
+    ) -> bool {
+        let joined = self.data_len + 1 + value.len();
+        if self.data == Data::None || self.dropping || joined > limits.max_event_size {
+            return false;
+        }
+        self.data_len = joined;
+        self.detach(text);
+        self.data_buf.push('\n');
+        self.data_buf.push_str(text.get(value).unwrap_or_default());
+        true
     }
 
     /// The blank line: the pending ID becomes the last event ID, and the data, if any, is
@@ -214,7 +242,10 @@ impl Block {
         let (text, range) = match &self.data {
             Data::None | Data::Buf => return,
             Data::Text(range) => (chunk, range.clone()),
-            Data::Line(range) => (self.split_line.as_str(), range.clone()),
+            Data::Line(range) => (
+                simdutf8::basic::from_utf8(&self.split_line).unwrap_or_default(),
+                range.clone(),
+            ),
         };
         self.data_buf.clear();
         self.data_buf.push_str(text.get(range).unwrap_or_default());

@@ -68,10 +68,13 @@ impl Owned {
             Data::Text(range) => share(chunk, text.get(range).unwrap_or_default()),
             Data::Buf => ByteString::from(std::mem::take(&mut block.data_buf)),
             Data::Line(range) => {
-                let line = ByteString::from(std::mem::take(&mut block.split_line));
-                match line.get(range) {
-                    Some(data) => line.slice_ref(data),
-                    None => ByteString::new(),
+                let line = Bytes::from(std::mem::take(&mut block.split_line));
+                match ByteString::try_from(line) {
+                    Ok(line) => match line.get(range) {
+                        Some(data) => line.slice_ref(data),
+                        None => ByteString::new(),
+                    },
+                    Err(_) => ByteString::new(),
                 }
             }
         };

@@ -17,6 +17,9 @@ use super::{DecodeError, Limits, scan};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The largest capacity reserved ahead for a line split across chunks.
+const MAX_SPLIT_HINT: usize = 1 << 20;
+
 /// What reading found, handed to the caller's sink as soon as it is found.
 pub(super) enum Found<'a> {
     /// An event; its text is in `block`, or is a range of `chunk`.
@@ -45,6 +48,8 @@ pub(super) struct Reader {
     after_cr: bool,
     /// The rest of an over-long line is being skipped.
     skipping_line: bool,
+    /// The length of the last line split across chunks: room reserved for the next one.
+    split_hint: usize,
 }
 
 impl Reader {
@@ -56,6 +61,7 @@ impl Reader {
             bom_checked: false,
             after_cr: false,
             skipping_line: false,
+            split_hint: 0,
         }
     }
 
@@ -105,6 +111,10 @@ impl Reader {
     /// Reads lines that all end within `bytes`, validating their UTF-8 in one pass.
     fn read_whole_lines<F: FnMut(Found<'_>)>(&mut self, mut bytes: &[u8], sink: &mut F) {
         while !bytes.is_empty() {
+            if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+                return self.read_text(text, sink);
+            }
+            // Only now find where the invalid bytes are (the slower check that can tell).
             let error = match simdutf8::compat::from_utf8(bytes) {
                 Ok(text) => return self.read_text(text, sink),
                 Err(error) => error,
@@ -121,8 +131,7 @@ impl Reader {
             if end > self.limits.max_line_len {
                 self.line_too_long(sink);
             } else {
-                let text = String::from_utf8_lossy(&line[..end]).into_owned();
-                self.owned_line(text, sink);
+                self.owned_line(line[..end].to_vec(), sink);
             }
             bytes = &line[used..];
         }
@@ -153,7 +162,16 @@ impl Reader {
                         continue;
                     }
                     let value = pos + skip.min(end)..pos + end;
-                    (self.block.apply(field, text, value, &self.limits), used)
+                    let outcome = self.block.apply(field, text, value, &self.limits);
+                    if field == Field::Data
+                        && bytes.get(pos + used) == Some(&b'd')
+                        && matches!(outcome, Ok(None))
+                    {
+                        // Data lines come in runs: read the rest of the run here.
+                        pos = self.data_run(text, pos + used);
+                        continue;
+                    }
+                    (outcome, used)
                 }
                 None if rest[0] == b'\n' || rest[0] == b'\r' => {
                     let outcome = Ok(self.block.dispatch().map(Outcome::Event));
@@ -174,6 +192,36 @@ impl Reader {
             self.emit(outcome, text, sink);
         }
         self.block.detach(text);
+    }
+
+    /// Appends the `data: value` lines that follow `pos` in `text` to the event being read, as
+    /// long as they fit the limits; returns where the run ends. Anything else (another field,
+    /// a line without the colon, one over a limit) is left to the general path.
+    #[inline]
+    fn data_run(&mut self, text: &str, mut pos: usize) -> usize {
+        let bytes = text.as_bytes();
+        while let Some(rest) = bytes.get(pos..) {
+            let Some(after) = rest.strip_prefix(b"data:") else {
+                break;
+            };
+            let skip = 5 + usize::from(after.first() == Some(&b' '));
+            let Some(end) = rest
+                .get(skip..)
+                .and_then(|value| memchr::memchr2(b'\n', b'\r', value))
+                .map(|len| skip + len)
+            else {
+                break;
+            };
+            if end > self.limits.max_line_len
+                || !self
+                    .block
+                    .push_data_line(text, pos + skip..pos + end, &self.limits)
+            {
+                break;
+            }
+            pos += end + terminator_len(rest, end);
+        }
+        pos
     }
 
     /// Hands what a line produced to `sink`; `text` is the text the line was read from.
@@ -199,26 +247,33 @@ impl Reader {
         }
     }
 
-    /// Reads a line that is not a range of the chunk: one that arrived in several chunks, or
-    /// one that had to be decoded lossily.
-    fn owned_line<F: FnMut(Found<'_>)>(&mut self, line: String, sink: &mut F) {
+    /// Reads a line that is not a range of a validated chunk: one that arrived in several
+    /// chunks, or one that holds invalid UTF-8 (each invalid sequence becomes U+FFFD).
+    fn owned_line<F: FnMut(Found<'_>)>(&mut self, mut line: Vec<u8>, sink: &mut F) {
         // The previous split line is about to be replaced: data taken from it moves out first.
         if matches!(self.block.data, Data::Line(_)) {
             self.block.detach("");
         }
-        let outcome = self.block.line(&line, 0..line.len(), &self.limits);
+        let outcome = match simdutf8::basic::from_utf8(&line) {
+            Ok(text) => self.block.line(text, 0..text.len(), &self.limits),
+            Err(_) => {
+                line = String::from_utf8_lossy(&line).into_owned().into_bytes();
+                let text = simdutf8::basic::from_utf8(&line).unwrap_or_default();
+                self.block.line(text, 0..text.len(), &self.limits)
+            }
+        };
         if let Data::Text(range) = &self.block.data {
             self.block.data = Data::Line(range.clone());
         }
         let old = std::mem::replace(&mut self.block.split_line, line);
         if self.partial.capacity() == 0 {
             // Reuse the old line's allocation for the next split line.
-            self.partial = old.into_bytes();
+            self.partial = old;
             self.partial.clear();
         }
         match outcome {
             Ok(Some(Outcome::Comment(range))) => {
-                let text = self.block.split_line.get(range).unwrap_or_default();
+                let text = self.block.split_text().get(range).unwrap_or_default();
                 sink(Found::Comment(text));
             }
             other => self.emit(other, "", sink),
@@ -252,11 +307,8 @@ impl Reader {
             return Some(next);
         }
         self.partial.extend_from_slice(&rest[..end]);
-        let bytes = std::mem::take(&mut self.partial);
-        let line = match String::from_utf8(bytes) {
-            Ok(line) => line,
-            Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-        };
+        let line = std::mem::take(&mut self.partial);
+        self.split_hint = line.len().min(MAX_SPLIT_HINT);
         self.owned_line(line, sink);
         Some(next)
     }
@@ -271,6 +323,9 @@ impl Reader {
             self.skipping_line = true;
             self.line_too_long(sink);
             return;
+        }
+        if self.partial.is_empty() {
+            self.partial.reserve(rest.len().max(self.split_hint));
         }
         self.partial.extend_from_slice(rest);
     }
