@@ -1,5 +1,6 @@
 //! Fuzzes the decoder: it must never panic, and it must report the same frames, errors and final
-//! state whether the input arrives whole, cut in two, or one byte at a time.
+//! state whether the input arrives whole, cut in two, or one byte at a time, and whether it is
+//! read as owned frames (`push`) or borrowed ones (`feed`).
 //!
 //! The first two bytes of the input choose the configuration and where to cut; the rest is the
 //! stream.
@@ -26,7 +27,29 @@ fn decoder(config: u8) -> Decoder {
     }
 }
 
-fn decode<'a>(mut decoder: Decoder, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+fn decode<'a>(config: u8, chunks: impl Iterator<Item = &'a [u8]> + Clone) -> Outcome {
+    let pushed = decode_pushed(decoder(config), chunks.clone());
+    assert_eq!(decode_fed(decoder(config), chunks), pushed, "push and feed agree");
+    pushed
+}
+
+fn decode_fed<'a>(mut decoder: Decoder, chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
+    let mut frames = Vec::new();
+    for chunk in chunks {
+        decoder.feed(chunk, |frame| {
+            frames.push(frame.map(|f| f.to_owned_frame()).map_err(|e| e.to_string()));
+        });
+    }
+    decoder.finish();
+    assert_eq!(decoder.buffered_len(), 0);
+    Outcome {
+        frames,
+        last_event_id: decoder.last_event_id().to_owned(),
+        retry: decoder.retry(),
+    }
+}
+
+fn decode_pushed<'a>(mut decoder: Decoder, chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
     let mut frames = Vec::new();
     for chunk in chunks {
         decoder.push(Bytes::copy_from_slice(chunk));
@@ -45,10 +68,10 @@ fuzz_target!(|input: &[u8]| {
     let [config, cut, stream @ ..] = input else {
         return;
     };
-    let whole = decode(decoder(*config), [stream]);
+    let whole = decode(*config, [stream].into_iter());
     let (a, b) = stream.split_at(usize::from(*cut) * stream.len() / 255);
-    assert_eq!(decode(decoder(*config), [a, b]), whole, "cut in two");
+    assert_eq!(decode(*config, [a, b].into_iter()), whole, "cut in two");
     if stream.len() <= 512 {
-        assert_eq!(decode(decoder(*config), stream.chunks(1)), whole, "byte by byte");
+        assert_eq!(decode(*config, stream.chunks(1)), whole, "byte by byte");
     }
 });

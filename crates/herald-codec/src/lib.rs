@@ -3,7 +3,9 @@
 //! * [`Event`] is an event to send, built by a builder that refuses anything a browser would
 //!   misread, and [`Event::encode`] writes it once into shared [`Bytes`](bytes::Bytes).
 //! * [`Decoder`] reads a stream fed in chunks of any size and yields exactly the events an
-//!   `EventSource` would dispatch, following the WHATWG HTML interpretation rules.
+//!   `EventSource` would dispatch, following the WHATWG HTML interpretation rules: borrowed
+//!   ([`Decoder::feed`], the fastest way, no allocation per event) or owned
+//!   ([`Decoder::push`] and [`Decoder::next_frame`], events that can be kept).
 //!
 //! ```
 //! use herald_codec::{Decoder, Event, Frame};
