@@ -56,10 +56,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (dev_config, credentials) =
             herald_hub::dev::development(config).context("development mode")?;
         config = dev_config;
+        // The page hands its tokens to whoever loads it: only when no one else can reach it.
+        if config.ui && settings.addr.iter().all(|addr| addr.ip().is_loopback()) {
+            config.ui_tokens = Some(herald_hub::config::UiTokens {
+                publisher: Some(credentials.publisher_token.clone()),
+                subscriber: Some(credentials.subscriber_token.clone()),
+            });
+        }
         Some(credentials)
     } else {
         None
     };
+    let ui = config.ui;
     let hub = Hub::new(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -88,6 +96,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 announce(&urls[1..]);
             }
             None => announce(&urls),
+        }
+        if ui {
+            announce_page(&locals, scheme);
         }
         tracing::info!(addresses = ?locals, tls = scheme == "https", "hub started");
         server.run(shutdown_signal()).await.context("serving")?;
@@ -139,6 +150,13 @@ async fn shutdown_signal() {
 fn announce(urls: &[String]) {
     for url in urls {
         eprintln!("herald: hub listening on {url}");
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn announce_page(addrs: &[std::net::SocketAddr], scheme: &str) {
+    if let Some(addr) = addrs.first() {
+        eprintln!("herald: debug page on {scheme}://{addr}/");
     }
 }
 
