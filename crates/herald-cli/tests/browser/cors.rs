@@ -21,12 +21,16 @@ const KEY: &str = "a-key-for-the-cors-test-that-is-long-enough";
 
 /// Serves a page that sets the hub's authorization cookie, on a fresh loopback port.
 async fn page_server(token: String) -> String {
-    let cookie = format!("mercureAuthorization={token}; Path=/.well-known/mercure; HttpOnly; SameSite=Lax");
+    let cookie =
+        format!("mercureAuthorization={token}; Path=/.well-known/mercure; HttpOnly; SameSite=Lax");
     let page = move || {
         let cookie = cookie.clone();
         async move {
             (
-                [("set-cookie", cookie), ("content-type", "text/html".to_owned())],
+                [
+                    ("set-cookie", cookie),
+                    ("content-type", "text/html".to_owned()),
+                ],
                 "<!doctype html><title>app</title><p>An app on another origin.</p>",
             )
                 .into_response()
@@ -49,7 +53,15 @@ async fn allowed_origin_subscribes_with_the_cookie_and_another_origin_is_refused
     let allowed = page_server(subscriber.clone()).await;
     let other = page_server(subscriber).await;
     let mut process = spawn_serve(
-        herald().args(["serve", "--addr", "127.0.0.1:0", "--jwt-key", KEY, "--cors-origin", &allowed]),
+        herald().args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--jwt-key",
+            KEY,
+            "--cors-origin",
+            &allowed,
+        ]),
         1,
     );
     process.drain_stderr();
@@ -59,19 +71,35 @@ async fn allowed_origin_subscribes_with_the_cookie_and_another_origin_is_refused
     // The allowed origin: the cookie its server set authorizes the subscription.
     browser.client.goto(&format!("{allowed}/")).await.unwrap();
     subscribe(&browser, &[url.clone()], &[], true).await;
-    browser.until("herald.sources[0].readyState === EventSource.OPEN").await;
-    publish(&hub, &publisher, "private news", &["--id", "p-1", "--private"]).await;
+    browser
+        .until("herald.sources[0].readyState === EventSource.OPEN")
+        .await;
+    publish(
+        &hub,
+        &publisher,
+        "private news",
+        &["--id", "p-1", "--private"],
+    )
+    .await;
     browser.until("herald.got.length >= 1").await;
     assert_eq!(
         received(&browser).await,
-        vec![json!({"source": 0, "listener": "message", "type": "message", "data": "private news", "id": "p-1"})]
+        vec![
+            json!({"source": 0, "listener": "message", "type": "message", "data": "private news", "id": "p-1"})
+        ]
     );
 
     // Another origin, with the same cookie in the jar: the browser refuses the stream.
     browser.client.goto(&format!("{other}/")).await.unwrap();
     subscribe(&browser, &[url], &[], true).await;
-    let errors = browser.until("herald.errors.length > 0 && herald.errors").await;
-    assert_eq!(errors[0]["state"], json!(2), "a CORS failure closes the EventSource");
+    let errors = browser
+        .until("herald.errors.length > 0 && herald.errors")
+        .await;
+    assert_eq!(
+        errors[0]["state"],
+        json!(2),
+        "a CORS failure closes the EventSource"
+    );
     publish(&hub, &publisher, "not for you", &["--private"]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(received(&browser).await.is_empty());

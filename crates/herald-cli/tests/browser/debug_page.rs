@@ -35,17 +35,33 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
         return;
     };
     let hub = DevHub::start(&[]);
-    browser.client.goto(&format!("{}/", hub.origin)).await.unwrap();
-    assert_eq!(browser.client.title().await.unwrap(), "Herald hub · debug page");
+    browser
+        .client
+        .goto(&format!("{}/", hub.origin))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.client.title().await.unwrap(),
+        "Herald hub · debug page"
+    );
     // Development mode on loopback: the page fills in the tokens.
-    let token = browser.until("document.getElementById('pub-token').value").await;
+    let token = browser
+        .until("document.getElementById('pub-token').value")
+        .await;
     assert_eq!(token.as_str(), Some(hub.publisher_token.as_str()));
 
     field(&browser, "connect").await.click().await.unwrap();
-    browser.until("document.getElementById('state').dataset.state === 'open'").await;
-    browser.until("document.getElementById('subs-count').textContent === '1'").await;
+    browser
+        .until("document.getElementById('state').dataset.state === 'open'")
+        .await;
+    browser
+        .until("document.getElementById('subs-count').textContent === '1'")
+        .await;
     let subscription = browser
-        .run("return document.querySelector('#subs-list td').textContent;", Vec::new())
+        .run(
+            "return document.querySelector('#subs-list td').textContent;",
+            Vec::new(),
+        )
         .await;
     assert_eq!(subscription.as_str(), Some(crate::TOPIC));
 
@@ -54,7 +70,9 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     fill(&browser, "pub-type", "book").await;
     fill(&browser, "pub-id", "debug-1").await;
     field(&browser, "publish").await.click().await.unwrap();
-    browser.until("document.querySelector('#log tr[data-id=\"debug-1\"]')").await;
+    browser
+        .until("document.querySelector('#log tr[data-id=\"debug-1\"]')")
+        .await;
     let row = browser
         .run(
             "const r = document.querySelector('#log tr[data-id=\"debug-1\"]'); \
@@ -71,17 +89,33 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     fill(&browser, "pub-data", "a private note").await;
     fill(&browser, "pub-type", "").await;
     field(&browser, "pub-private").await.click().await.unwrap();
-    fill(&browser, "pub-id", &format!("debug-2{}", char::from(Key::Enter))).await;
-    browser.until("document.querySelector('#log tr[data-id=\"debug-2\"]')").await;
+    fill(
+        &browser,
+        "pub-id",
+        &format!("debug-2{}", char::from(Key::Enter)),
+    )
+    .await;
+    browser
+        .until("document.querySelector('#log tr[data-id=\"debug-2\"]')")
+        .await;
     let types = browser
         .run(
             "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.type);",
             Vec::new(),
         )
         .await;
-    assert_eq!(types, serde_json::json!(["message", "book"]), "newest first");
     assert_eq!(
-        browser.run("return document.getElementById('event-count').textContent;", Vec::new()).await,
+        types,
+        serde_json::json!(["message", "book"]),
+        "newest first"
+    );
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('event-count').textContent;",
+                Vec::new()
+            )
+            .await,
         "2"
     );
 
@@ -93,7 +127,11 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
 
     // Disconnecting closes the stream and empties the subscription list.
     field(&browser, "disconnect").await.click().await.unwrap();
-    browser.until("document.getElementById('state').dataset.state === 'closed'").await;
-    browser.until("document.getElementById('subs-count').textContent === '0'").await;
+    browser
+        .until("document.getElementById('state').dataset.state === 'closed'")
+        .await;
+    browser
+        .until("document.getElementById('subs-count').textContent === '0'")
+        .await;
     browser.quit().await;
 }

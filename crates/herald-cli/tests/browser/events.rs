@@ -14,12 +14,24 @@ async fn message_and_named_events_reach_their_listeners_with_last_event_id() {
         return;
     };
     let hub = DevHub::start(&[]);
-    browser.client.goto(&format!("{}/healthz", hub.origin)).await.unwrap();
+    browser
+        .client
+        .goto(&format!("{}/healthz", hub.origin))
+        .await
+        .unwrap();
     subscribe(&browser, &[hub.subscribe_url(TOPIC)], &["greeting"], false).await;
-    browser.until("herald.sources[0].readyState === EventSource.OPEN").await;
+    browser
+        .until("herald.sources[0].readyState === EventSource.OPEN")
+        .await;
 
     publish(&hub.hub(), &hub.publisher_token, "hello", &["--id", "m-1"]).await;
-    publish(&hub.hub(), &hub.publisher_token, "hi there", &["--id", "g-1", "--type", "greeting"]).await;
+    publish(
+        &hub.hub(),
+        &hub.publisher_token,
+        "hi there",
+        &["--id", "g-1", "--type", "greeting"],
+    )
+    .await;
     browser.until("herald.got.length >= 2").await;
     // Anything else would arrive by now too: the hub delivers in order.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -46,16 +58,24 @@ async fn cut_streams_resume_with_last_event_id_and_every_update_arrives_once_in_
         return;
     };
     let hub = DevHub::start(&["--write-timeout", "1s"]);
-    browser.client.goto(&format!("{}/healthz", hub.origin)).await.unwrap();
+    browser
+        .client
+        .goto(&format!("{}/healthz", hub.origin))
+        .await
+        .unwrap();
     subscribe(&browser, &[hub.subscribe_url(TOPIC)], &[], false).await;
-    browser.until("herald.sources[0].readyState === EventSource.OPEN").await;
+    browser
+        .until("herald.sources[0].readyState === EventSource.OPEN")
+        .await;
 
     let mut ids = Vec::new();
     for n in 0..UPDATES {
         ids.push(publish(&hub.hub(), &hub.publisher_token, &n.to_string(), &[]).await);
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    browser.until(&format!("herald.got.length >= {UPDATES}")).await;
+    browser
+        .until(&format!("herald.got.length >= {UPDATES}"))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let got = received(&browser).await;
@@ -63,7 +83,10 @@ async fn cut_streams_resume_with_last_event_id_and_every_update_arrives_once_in_
     let expected: Vec<String> = (0..UPDATES).map(|n| n.to_string()).collect();
     assert_eq!(data, expected, "every update exactly once, in order");
     let seen_ids: Vec<&str> = got.iter().filter_map(|e| e["id"].as_str()).collect();
-    assert_eq!(seen_ids, ids, "each event carries the hub's ID as lastEventId");
+    assert_eq!(
+        seen_ids, ids,
+        "each event carries the hub's ID as lastEventId"
+    );
 
     let opens = browser.run("return herald.opens.length;", Vec::new()).await;
     let errors = browser.run("return herald.errors;", Vec::new()).await;

@@ -1,6 +1,6 @@
 //! End-to-end tests in a real browser: headless Chromium's native `EventSource` against
 //! `herald serve` (the real binary) on loopback: events and resumption, CORS with cookies,
-//! HTTP/1.1's six connections against HTTP/2, and the hub's debug page.
+//! HTTP/1.1's six connections against HTTP/2, the hub's debug page, and the demos' pages.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 #[path = "../support/mod.rs"]
@@ -9,6 +9,7 @@ mod support;
 mod chromium;
 mod cors;
 mod debug_page;
+mod demos;
 mod events;
 mod http2;
 
@@ -34,9 +35,7 @@ impl DevHub {
     /// `herald serve` with no key (development mode) on an ephemeral loopback port, plus `args`.
     pub(crate) fn start(args: &[&str]) -> DevHub {
         let mut process = spawn_serve(
-            herald()
-                .args(["serve", "--addr", "127.0.0.1:0"])
-                .args(args),
+            herald().args(["serve", "--addr", "127.0.0.1:0"]).args(args),
             1,
         );
         let mut publisher_token = None;
@@ -79,7 +78,9 @@ pub(crate) fn encode(text: &str) -> String {
 /// returns the update's ID.
 pub(crate) async fn publish(hub: &str, token: &str, data: &str, extra: &[&str]) -> String {
     let mut command: Command = herald();
-    command.args(["publish", "--hub", hub, "--token", token, "--topic", TOPIC, "--data", data]);
+    command.args([
+        "publish", "--hub", hub, "--token", token, "--topic", TOPIC, "--data", data,
+    ]);
     command.args(extra);
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
@@ -115,9 +116,17 @@ return urls.length;
 "#;
 
 /// Subscribes the page to `urls` (see [`SUBSCRIBE`]).
-pub(crate) async fn subscribe(browser: &Browser, urls: &[String], types: &[&str], credentials: bool) {
+pub(crate) async fn subscribe(
+    browser: &Browser,
+    urls: &[String],
+    types: &[&str],
+    credentials: bool,
+) {
     browser
-        .run(SUBSCRIBE, vec![json!(urls), json!(types), json!(credentials)])
+        .run(
+            SUBSCRIBE,
+            vec![json!(urls), json!(types), json!(credentials)],
+        )
         .await;
 }
 
