@@ -119,6 +119,8 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
         "2"
     );
 
+    // Let the new rows' highlight fade before the picture.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let png = browser.client.screenshot().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let path = screenshot_path();
@@ -133,5 +135,58 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     browser
         .until("document.getElementById('subs-count').textContent === '0'")
         .await;
+    browser.quit().await;
+}
+
+/// Streams end after about a second: the page shows the browser's reconnection countdown, then
+/// the stream open again; a refused token shows the page's own retry countdown.
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_page_counts_down_to_reconnections() {
+    let Some(browser) = launch("debug_page_countdown", &[]).await else {
+        return;
+    };
+    let hub = DevHub::start(&["--write-timeout", "1s"]);
+    browser
+        .client
+        .goto(&format!("{}/", hub.origin))
+        .await
+        .unwrap();
+    browser
+        .until("document.getElementById('sub-token').value")
+        .await;
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.getElementById('state').dataset.state === 'open'")
+        .await;
+    let countdown = browser
+        .until("document.getElementById('countdown').textContent.startsWith('browser reconnects in') && document.getElementById('countdown').textContent")
+        .await;
+    assert!(countdown.as_str().unwrap().ends_with(" s"), "{countdown}");
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('state').dataset.state;",
+                Vec::new()
+            )
+            .await,
+        "connecting"
+    );
+    browser.until("document.getElementById('state').dataset.state === 'open' && document.getElementById('countdown').textContent === ''").await;
+
+    // A token the hub refuses: the browser gives up, the page retries with a countdown.
+    fill(&browser, "sub-token", &"x".repeat(60)).await;
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.getElementById('state').dataset.state === 'failed'")
+        .await;
+    let countdown = browser
+        .until("document.getElementById('countdown').textContent.startsWith('page retries in') && document.getElementById('countdown').textContent")
+        .await;
+    assert!(countdown.as_str().unwrap().ends_with(" s"), "{countdown}");
+    field(&browser, "disconnect").await.click().await.unwrap();
+    assert_eq!(
+        browser.run("return [document.getElementById('state').dataset.state, document.getElementById('countdown').textContent];", Vec::new()).await,
+        serde_json::json!(["closed", ""])
+    );
     browser.quit().await;
 }

@@ -146,13 +146,13 @@ function open(resumeFrom) {
     page.source = null;
     const delay = PAGE_RETRY_MS[Math.min(page.failures, PAGE_RETRY_MS.length - 1)];
     page.failures += 1;
-    setState("failed", "the hub refused or the connection failed");
-    logMeta(`connection failed (attempt ${page.failures}); retrying in ${delay / 1000} s`, true);
-    startCountdown("page retries", delay);
     page.retryTimer = setTimeout(() => {
       page.retryTimer = null;
       open(page.lastId);
     }, delay);
+    setState("failed", "the hub refused or the connection failed");
+    logMeta(`connection failed (attempt ${page.failures}); retrying in ${delay / 1000} s`, true);
+    startCountdown("page retries", delay);
     refreshSubscriptions();
   };
 }
