@@ -1,7 +1,8 @@
 //! The demos under `examples/`, served on loopback and read with herald-client (an
 //! `EventSource` that follows the browser's rules): each page is served, and each stream says
 //! what its page shows. Chromium runs the pages themselves in herald-cli's browser tests.
-#![allow(clippy::unwrap_used, missing_docs, dead_code)]
+// Each example declares the demos' shared `support` module: here it is loaded once per example.
+#![allow(clippy::unwrap_used, missing_docs, dead_code, clippy::duplicate_mod)]
 
 use std::time::Duration;
 

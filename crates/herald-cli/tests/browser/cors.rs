@@ -70,7 +70,7 @@ async fn allowed_origin_subscribes_with_the_cookie_and_another_origin_is_refused
 
     // The allowed origin: the cookie its server set authorizes the subscription.
     browser.client.goto(&format!("{allowed}/")).await.unwrap();
-    subscribe(&browser, &[url.clone()], &[], true).await;
+    subscribe(&browser, std::slice::from_ref(&url), &[], true).await;
     browser
         .until("herald.sources[0].readyState === EventSource.OPEN")
         .await;

@@ -1,6 +1,10 @@
 //! The demos' pages in Chromium (the demos themselves are `examples/` of herald-server and
 //! herald-hub, included here as modules): each page does what it says.
 
+// Each example is a program of its own declaring the demos' shared `support` module; here they
+// are modules of one crate, so that module is loaded once per example.
+#![allow(clippy::duplicate_mod)]
+
 use std::time::Duration;
 
 use serde_json::json;
