@@ -1,5 +1,6 @@
 //! The hub's debug page at `/` in development mode: subscribe and publish from its forms, see the
-//! events in the log and the subscription in the list, and leave a screenshot in `target/`.
+//! events in the log and the subscription in the list, resume from a `Last-Event-ID`, and leave
+//! a screenshot in `target/`.
 
 use std::path::PathBuf;
 
@@ -135,6 +136,21 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     browser
         .until("document.getElementById('subs-count').textContent === '0'")
         .await;
+
+    // Resuming from a Last-Event-ID replays what came after it, and only that.
+    field(&browser, "clear-log").await.click().await.unwrap();
+    fill(&browser, "sub-last-id", "debug-1").await;
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.querySelector('#log tr[data-id=\"debug-2\"]')")
+        .await;
+    let ids = browser
+        .run(
+            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(ids, serde_json::json!(["debug-2"]));
     browser.quit().await;
 }
 

@@ -118,7 +118,7 @@ function closeSource() {
   stopCountdown();
 }
 
-function open(resumeFrom) {
+function openSource(resumeFrom) {
   closeSource();
   const source = new EventSource(subscribeUrl(resumeFrom));
   page.source = source;
@@ -148,7 +148,7 @@ function open(resumeFrom) {
     page.failures += 1;
     page.retryTimer = setTimeout(() => {
       page.retryTimer = null;
-      open(page.lastId);
+      openSource(page.lastId);
     }, delay);
     setState("failed", "the hub refused or the connection failed");
     logMeta(`connection failed (attempt ${page.failures}); retrying in ${delay / 1000} s`, true);
@@ -162,7 +162,7 @@ function connect(e) {
   page.failures = 0;
   $("sub-types").value.split(",").map((s) => s.trim()).forEach(listen);
   const lastId = $("sub-last-id").value.trim();
-  open(lastId);
+  openSource(lastId);
 }
 
 function disconnect() {
