@@ -2,11 +2,14 @@
 
 mod settings;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use herald_hub::Hub;
+use herald_hub::config::UiTokens;
+use herald_hub::dev::DevCredentials;
 use herald_hub::server::Server;
 
 use settings::{LogFormat, Settings};
@@ -56,10 +59,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (dev_config, credentials) =
             herald_hub::dev::development(config).context("development mode")?;
         config = dev_config;
+        if config.ui {
+            config.ui_tokens = page_tokens(&settings.addr, &credentials);
+        }
         Some(credentials)
     } else {
         None
     };
+    let ui = config.ui;
     let hub = Hub::new(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -89,11 +96,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             None => announce(&urls),
         }
+        if ui {
+            announce_page(&locals, scheme);
+        }
         tracing::info!(addresses = ?locals, tls = scheme == "https", "hub started");
         server.run(shutdown_signal()).await.context("serving")?;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The development tokens the debug page fills in. The page hands them to whoever loads it, so
+/// only when the hub listens on loopback alone; elsewhere the visitor pastes one.
+fn page_tokens(addrs: &[SocketAddr], credentials: &DevCredentials) -> Option<UiTokens> {
+    addrs
+        .iter()
+        .all(|addr| addr.ip().is_loopback())
+        .then(|| UiTokens {
+            publisher: Some(credentials.publisher_token.clone()),
+            subscriber: Some(credentials.subscriber_token.clone()),
+        })
 }
 
 /// Logs to stderr in `format`, filtered by `RUST_LOG`, else `HERALD_LOG`, else `info`.
@@ -143,7 +165,14 @@ fn announce(urls: &[String]) {
 }
 
 #[allow(clippy::print_stderr)]
-fn print_development_banner(urls: &[String], credentials: &herald_hub::dev::DevCredentials) {
+fn announce_page(addrs: &[SocketAddr], scheme: &str) {
+    if let Some(addr) = addrs.first() {
+        eprintln!("herald: debug page on {scheme}://{addr}/");
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn print_development_banner(urls: &[String], credentials: &DevCredentials) {
     let hub = urls.first().map(String::as_str).unwrap_or_default();
     eprintln!(
         "\
@@ -166,4 +195,29 @@ publish:    curl -d 'topic=https://example.com/books/1' -d 'data=hello' \\
         publisher = credentials.publisher_token,
         subscriber = credentials.subscriber_token,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_gets_development_tokens_only_on_loopback() {
+        let credentials = DevCredentials {
+            key: "k".into(),
+            publisher_token: "p".into(),
+            subscriber_token: "s".into(),
+        };
+        let loopback: Vec<SocketAddr> = vec![
+            ([127, 0, 0, 1], 8080).into(),
+            "[::1]:8080".parse().expect("address"),
+        ];
+        let tokens = page_tokens(&loopback, &credentials).expect("tokens on loopback");
+        assert_eq!(tokens.publisher.as_deref(), Some("p"));
+        assert_eq!(tokens.subscriber.as_deref(), Some("s"));
+        for exposed in ["0.0.0.0:8080", "[::]:8080", "192.168.1.2:8080"] {
+            let addrs = vec![loopback[0], exposed.parse().expect("address")];
+            assert_eq!(page_tokens(&addrs, &credentials), None, "{exposed}");
+        }
+    }
 }

@@ -95,6 +95,21 @@ pub struct HubConfig {
     /// How long a graceful shutdown waits for connections to close before cutting them.
     #[serde(with = "duration_text")]
     pub grace_period: Duration,
+    /// Serves the debug page at `/`: subscribe, publish from a form, watch the live event log.
+    pub ui: bool,
+    /// Tokens the debug page fills in for whoever loads it. Development mode sets them, and only
+    /// when the hub listens on loopback alone: anyone who can load the page gets them.
+    #[serde(skip)]
+    pub ui_tokens: Option<UiTokens>,
+}
+
+/// The tokens the debug page offers its visitors (development mode only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UiTokens {
+    /// Filled into the page's publish form.
+    pub publisher: Option<String>,
+    /// Filled into the page's subscribe form (and used for the subscriptions API).
+    pub subscriber: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -122,6 +137,8 @@ impl Default for HubConfig {
             publish_rate: 1_000,
             cors_origins: Vec::new(),
             cors_credentials: true,
+            ui: false,
+            ui_tokens: None,
         }
     }
 }

@@ -226,6 +226,12 @@ impl HubBuilder {
         self
     }
 
+    /// Serves the debug page at `/`.
+    pub fn ui(mut self, on: bool) -> Self {
+        self.config.ui = on;
+        self
+    }
+
     /// Builds the hub.
     pub fn build(self) -> Result<Hub, HubError> {
         Hub::new(self.config)

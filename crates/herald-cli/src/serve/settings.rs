@@ -180,6 +180,10 @@ pub(crate) struct Settings {
     /// How long a shutdown waits for connections to close [default: 10s].
     #[arg(long, env = "HERALD_GRACE_PERIOD")]
     pub(crate) grace_period: Option<Span>,
+    /// Serve the debug page at `/` (subscribe, publish, watch events) [default: on in
+    /// development mode, off otherwise].
+    #[arg(long, env = "HERALD_UI", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) ui: Option<bool>,
     /// Log line format; the filter comes from RUST_LOG (or HERALD_LOG) [default: pretty].
     #[arg(long, env = "HERALD_LOG_FORMAT", value_enum)]
     pub(crate) log_format: Option<LogFormat>,
@@ -212,7 +216,7 @@ impl Settings {
                 subscriber_jwt_key, subscriber_jwt_alg, anonymous, subscriptions, heartbeat,
                 write_timeout, cookie_name, data_dir, history_age, cors_credentials, history_size, subscriber_queue,
                 max_topics, max_connections, max_update_size, max_url_size, max_header_size,
-                publish_rate, send_timeout, grace_period, log_format;
+                publish_rate, send_timeout, grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin)
     }
 
@@ -316,6 +320,8 @@ impl Settings {
             publish_rate: self.publish_rate.unwrap_or(d.publish_rate),
             cors_origins: self.cors_origin.clone(),
             cors_credentials: self.cors_credentials.unwrap_or(d.cors_credentials),
+            ui: self.ui.unwrap_or(development),
+            ui_tokens: None,
         };
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             anyhow::bail!("--tls-cert and --tls-key (tls-cert, tls-key) go together");

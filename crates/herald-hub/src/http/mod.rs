@@ -9,12 +9,13 @@ pub(crate) mod limits;
 mod publish;
 mod subscribe;
 mod subscriptions;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, StatusCode};
@@ -36,8 +37,7 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
             .post(publish::publish)
             .layer(axum::extract::DefaultBodyLimit::max(config.max_update_size));
     }
-    let mut router = Router::new()
-        .route("/", get(index))
+    let mut router = ui::routes(config.ui)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -112,16 +112,6 @@ async fn metrics(State(state): State<Arc<HubState>>) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
-}
-
-async fn index() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        "<title>Herald hub</title></head><body>\n",
-        "<h1>Herald</h1>\n<p>This is a Mercure hub. Subscribe with ",
-        "<code>new EventSource('/.well-known/mercure?topic=...')</code>; publish with a ",
-        "<code>POST</code> to <code>/.well-known/mercure</code>.</p>\n</body></html>\n"
-    ))
 }
 
 /// A refusal: a status and a one-line reason, plus `WWW-Authenticate` for authorization errors.

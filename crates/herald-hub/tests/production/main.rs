@@ -17,3 +17,4 @@ mod durable;
 mod http2;
 mod limits;
 mod ops;
+mod ui;

@@ -1,0 +1,208 @@
+//! The hub's debug page at `/` in development mode: subscribe and publish from its forms, see the
+//! events in the log and the subscription in the list, resume from a `Last-Event-ID`, and leave
+//! a screenshot in `target/`.
+
+use std::path::PathBuf;
+
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+
+use crate::DevHub;
+use crate::chromium::{Browser, launch};
+
+async fn field(browser: &Browser, id: &str) -> Element {
+    browser.client.find(Locator::Id(id)).await.unwrap()
+}
+
+async fn fill(browser: &Browser, id: &str, text: &str) {
+    let element = field(browser, id).await;
+    element.clear().await.unwrap();
+    element.send_keys(text).await.unwrap();
+}
+
+/// Where the screenshot goes: the workspace's `target/` (or `CARGO_TARGET_DIR`).
+fn screenshot_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    target.join("debug-page.png")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_page_subscribes_publishes_and_logs_the_event() {
+    let Some(browser) = launch("debug_page", &[]).await else {
+        return;
+    };
+    let hub = DevHub::start(&[]);
+    browser
+        .client
+        .goto(&format!("{}/", hub.origin))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.client.title().await.unwrap(),
+        "Herald hub · debug page"
+    );
+    // Development mode on loopback: the page fills in the tokens.
+    let token = browser
+        .until("document.getElementById('pub-token').value")
+        .await;
+    assert_eq!(token.as_str(), Some(hub.publisher_token.as_str()));
+
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.getElementById('state').dataset.state === 'open'")
+        .await;
+    browser
+        .until("document.getElementById('subs-count').textContent === '1'")
+        .await;
+    let subscription = browser
+        .run(
+            "return document.querySelector('#subs-list td').textContent;",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(subscription.as_str(), Some(crate::TOPIC));
+
+    // A named event, published by clicking.
+    fill(&browser, "pub-data", "{\"title\": \"Dune\", \"stock\": 3}").await;
+    fill(&browser, "pub-type", "book").await;
+    fill(&browser, "pub-id", "debug-1").await;
+    field(&browser, "publish").await.click().await.unwrap();
+    browser
+        .until("document.querySelector('#log tr[data-id=\"debug-1\"]')")
+        .await;
+    let row = browser
+        .run(
+            "const r = document.querySelector('#log tr[data-id=\"debug-1\"]'); \
+             return [...r.cells].map((c) => c.textContent);",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(row[1], "book");
+    assert_eq!(row[3], "{\"title\": \"Dune\", \"stock\": 3}");
+    let result = browser.until("document.getElementById('pub-result').textContent.includes('debug-1') && document.getElementById('pub-result').textContent").await;
+    assert_eq!(result.as_str(), Some("published as debug-1"));
+
+    // A private message, published from the keyboard: Enter in the ID field submits the form.
+    fill(&browser, "pub-data", "a private note").await;
+    fill(&browser, "pub-type", "").await;
+    field(&browser, "pub-private").await.click().await.unwrap();
+    fill(
+        &browser,
+        "pub-id",
+        &format!("debug-2{}", char::from(Key::Enter)),
+    )
+    .await;
+    browser
+        .until("document.querySelector('#log tr[data-id=\"debug-2\"]')")
+        .await;
+    let types = browser
+        .run(
+            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.type);",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        types,
+        serde_json::json!(["message", "book"]),
+        "newest first"
+    );
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('event-count').textContent;",
+                Vec::new()
+            )
+            .await,
+        "2"
+    );
+
+    // Let the new rows' highlight fade before the picture.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let png = browser.client.screenshot().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let path = screenshot_path();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, png).unwrap();
+
+    // Disconnecting closes the stream and empties the subscription list.
+    field(&browser, "disconnect").await.click().await.unwrap();
+    browser
+        .until("document.getElementById('state').dataset.state === 'closed'")
+        .await;
+    browser
+        .until("document.getElementById('subs-count').textContent === '0'")
+        .await;
+
+    // Resuming from a Last-Event-ID replays what came after it, and only that.
+    field(&browser, "clear-log").await.click().await.unwrap();
+    fill(&browser, "sub-last-id", "debug-1").await;
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.querySelector('#log tr[data-id=\"debug-2\"]')")
+        .await;
+    let ids = browser
+        .run(
+            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(ids, serde_json::json!(["debug-2"]));
+    browser.quit().await;
+}
+
+/// Streams end after about a second: the page shows the browser's reconnection countdown, then
+/// the stream open again; a refused token shows the page's own retry countdown.
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_page_counts_down_to_reconnections() {
+    let Some(browser) = launch("debug_page_countdown", &[]).await else {
+        return;
+    };
+    let hub = DevHub::start(&["--write-timeout", "1s"]);
+    browser
+        .client
+        .goto(&format!("{}/", hub.origin))
+        .await
+        .unwrap();
+    browser
+        .until("document.getElementById('sub-token').value")
+        .await;
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.getElementById('state').dataset.state === 'open'")
+        .await;
+    let countdown = browser
+        .until("document.getElementById('countdown').textContent.startsWith('browser reconnects in') && document.getElementById('countdown').textContent")
+        .await;
+    assert!(countdown.as_str().unwrap().ends_with(" s"), "{countdown}");
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('state').dataset.state;",
+                Vec::new()
+            )
+            .await,
+        "connecting"
+    );
+    browser.until("document.getElementById('state').dataset.state === 'open' && document.getElementById('countdown').textContent === ''").await;
+
+    // A token the hub refuses: the browser gives up, the page retries with a countdown.
+    fill(&browser, "sub-token", &"x".repeat(60)).await;
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.getElementById('state').dataset.state === 'failed'")
+        .await;
+    let countdown = browser
+        .until("document.getElementById('countdown').textContent.startsWith('page retries in') && document.getElementById('countdown').textContent")
+        .await;
+    assert!(countdown.as_str().unwrap().ends_with(" s"), "{countdown}");
+    field(&browser, "disconnect").await.click().await.unwrap();
+    assert_eq!(
+        browser.run("return [document.getElementById('state').dataset.state, document.getElementById('countdown').textContent];", Vec::new()).await,
+        serde_json::json!(["closed", ""])
+    );
+    browser.quit().await;
+}

@@ -1,0 +1,90 @@
+//! The debug page's routes: served only when `ui` is on, as separate assets the hub's
+//! `Content-Security-Policy` allows, with tokens only when they were given to the page.
+
+use herald_hub::config::UiTokens;
+use http::StatusCode;
+
+use crate::common::{get, start};
+
+fn header<'a>(answer: &'a crate::common::Answer, name: &str) -> &'a str {
+    answer.headers[name].to_str().unwrap()
+}
+
+#[tokio::test]
+async fn page_is_off_by_default_and_root_describes_the_hub() {
+    let hub = start(|_| {}).await;
+    let root = get(hub.addr, "/", &[]).await;
+    assert_eq!(root.status, StatusCode::OK);
+    assert!(root.body.contains("This is a Mercure hub"), "{}", root.body);
+    for asset in ["/ui/app.js", "/ui/style.css", "/ui/config.json"] {
+        assert_eq!(
+            get(hub.addr, asset, &[]).await.status,
+            StatusCode::NOT_FOUND,
+            "{asset}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn page_and_assets_are_served_under_the_content_security_policy() {
+    let hub = start(|c| c.ui = true).await;
+    let root = get(hub.addr, "/", &[]).await;
+    assert_eq!(root.status, StatusCode::OK);
+    assert_eq!(header(&root, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        header(&root, "content-security-policy"),
+        "default-src 'self'"
+    );
+    // No inline script or style: the policy would block them.
+    assert!(
+        root.body
+            .contains("<script src=\"/ui/app.js\" defer></script>")
+    );
+    assert!(
+        !root.body.contains("<script>")
+            && !root.body.contains("<style")
+            && !root.body.contains("style=\"")
+    );
+    let js = get(hub.addr, "/ui/app.js", &[]).await;
+    assert_eq!(
+        header(&js, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    assert!(js.body.contains("new EventSource("));
+    let css = get(hub.addr, "/ui/style.css", &[]).await;
+    assert_eq!(header(&css, "content-type"), "text/css; charset=utf-8");
+
+    let config: serde_json::Value =
+        serde_json::from_str(&get(hub.addr, "/ui/config.json", &[]).await.body).unwrap();
+    assert_eq!(
+        config,
+        serde_json::json!({
+            "hub": "/.well-known/mercure",
+            "publish": true,
+            "anonymous": false,
+            "subscriptions": false,
+            "publisherToken": null,
+            "subscriberToken": null,
+        }),
+        "without tokens given to the page, it hands out none"
+    );
+}
+
+#[tokio::test]
+async fn page_hands_out_only_the_tokens_it_was_given() {
+    let hub = start(|c| {
+        c.ui = true;
+        c.subscriptions = true;
+        c.ui_tokens = Some(UiTokens {
+            publisher: Some("publisher-token".into()),
+            subscriber: None,
+        });
+    })
+    .await;
+    let answer = get(hub.addr, "/ui/config.json", &[]).await;
+    assert_eq!(header(&answer, "cache-control"), "no-store");
+    let config: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(config["publisherToken"], "publisher-token");
+    assert_eq!(config["subscriberToken"], serde_json::Value::Null);
+    assert_eq!(config["subscriptions"], true);
+}
