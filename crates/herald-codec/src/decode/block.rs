@@ -60,7 +60,12 @@ pub(super) struct Block {
     /// An `id` was read since the last blank line: `pending_id` is the next last event ID.
     has_pending_id: bool,
     pending_id: String,
+    /// Where `pending_id` was read, when it is a range of the chunk being read.
+    pending_id_at: Option<Range<usize>>,
     pub(super) last_event_id: String,
+    /// Where `last_event_id` was read, when it is a range of the chunk being read (owned
+    /// events then share the chunk rather than copy the ID).
+    pub(super) last_event_id_at: Option<Range<usize>>,
     /// The event being read hit a limit: nothing is dispatched at its blank line.
     pub(super) dropping: bool,
     pub(super) retry: Option<Duration>,
@@ -77,7 +82,9 @@ impl Block {
             type_buf: String::new(),
             has_pending_id: false,
             pending_id: String::new(),
+            pending_id_at: None,
             last_event_id: String::new(),
+            last_event_id_at: None,
             dropping: false,
             retry: None,
         }
@@ -149,6 +156,7 @@ impl Block {
             }
             Field::Id if !value_text.bytes().any(|byte| byte == 0) => {
                 self.has_pending_id = true;
+                self.pending_id_at = Some(value);
                 value_text.clone_into(&mut self.pending_id);
             }
             Field::Retry => {
@@ -225,6 +233,7 @@ impl Block {
     pub(super) fn dispatch(&mut self) -> Option<Dispatched> {
         if std::mem::take(&mut self.has_pending_id) {
             std::mem::swap(&mut self.last_event_id, &mut self.pending_id);
+            self.last_event_id_at = self.pending_id_at.take();
         }
         let data = std::mem::replace(&mut self.data, Data::None);
         self.data_len = 0;
@@ -234,6 +243,16 @@ impl Block {
             return None;
         }
         Some(Dispatched { data, typed })
+    }
+
+    /// The text being read (a chunk, or a line read on its own) is about to go away: nothing
+    /// may point into it any more.
+    pub(super) fn end_of_text(&mut self, text: &str) {
+        self.pending_id_at = None;
+        self.last_event_id_at = None;
+        if matches!(self.data, Data::Text(_)) {
+            self.detach(text);
+        }
     }
 
     /// Moves a single-line data buffer into [`Block::data_buf`]: the chunk `chunk` it is a
@@ -276,6 +295,7 @@ impl Block {
     /// Sets the last event ID, as a client resuming a stream knows it.
     pub(super) fn set_last_event_id(&mut self, id: &str) {
         id.clone_into(&mut self.last_event_id);
+        self.last_event_id_at = None;
         self.has_pending_id = false;
     }
 }

@@ -61,7 +61,10 @@ impl Owned {
             ByteString::from_static("message")
         };
         if !same(&self.last_event_id, &block.last_event_id) {
-            self.last_event_id = ByteString::from(block.last_event_id.as_str());
+            self.last_event_id = match &block.last_event_id_at {
+                Some(range) => share(chunk, text.get(range.clone()).unwrap_or_default()),
+                None => ByteString::from(block.last_event_id.as_str()),
+            };
         }
         let data = match event.data {
             Data::None => ByteString::new(),

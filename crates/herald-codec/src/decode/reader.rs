@@ -191,7 +191,7 @@ impl Reader {
             pos += used;
             self.emit(outcome, text, sink);
         }
-        self.block.detach(text);
+        self.block.end_of_text(text);
     }
 
     /// Appends the `data: value` lines that follow `pos` in `text` to the event being read, as
@@ -265,6 +265,8 @@ impl Reader {
         if let Data::Text(range) = &self.block.data {
             self.block.data = Data::Line(range.clone());
         }
+        // An ID read from this line is copied; only IDs read in place are shared.
+        self.block.end_of_text("");
         let old = std::mem::replace(&mut self.block.split_line, line);
         if self.partial.capacity() == 0 {
             // Reuse the old line's allocation for the next split line.
