@@ -29,7 +29,11 @@ pub(crate) struct BodyDecoder {
 impl BodyDecoder {
     /// A decoder for a body that is chunked or not.
     pub(crate) fn new(chunked: bool) -> BodyDecoder {
-        let state = if chunked { State::Size } else { State::Identity };
+        let state = if chunked {
+            State::Size
+        } else {
+            State::Identity
+        };
         BodyDecoder { state }
     }
 
@@ -69,9 +73,7 @@ impl BodyDecoder {
                     if input.is_empty() {
                         return Ok(());
                     }
-                    let take = usize::try_from(left)
-                        .unwrap_or(usize::MAX)
-                        .min(input.len());
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
                     sink(input.split_to(take).freeze());
                     let left = left - take as u64;
                     self.state = if left == 0 {
@@ -97,5 +99,47 @@ impl BodyDecoder {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_in_pieces(chunked: bool, wire: &[u8], piece: usize) -> (Vec<u8>, bool) {
+        let mut decoder = BodyDecoder::new(chunked);
+        let mut input = BytesMut::new();
+        let mut body = Vec::new();
+        for part in wire.chunks(piece) {
+            input.extend_from_slice(part);
+            decoder
+                .decode(&mut input, |bytes| body.extend_from_slice(&bytes))
+                .expect("well-formed");
+        }
+        (body, decoder.is_done())
+    }
+
+    #[test]
+    fn chunked_bodies_decode_whatever_the_read_sizes() {
+        let wire = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n";
+        for piece in 1..wire.len() {
+            assert_eq!(
+                decode_in_pieces(true, wire, piece),
+                (b"hello, world".to_vec(), true),
+                "{piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn identity_bodies_pass_through_and_bad_chunks_are_errors() {
+        assert_eq!(
+            decode_in_pieces(false, b"data: x\n\n", 3),
+            (b"data: x\n\n".to_vec(), false)
+        );
+        let mut input = BytesMut::from(&b"zz\r\n"[..]);
+        assert!(BodyDecoder::new(true).decode(&mut input, |_| {}).is_err());
+        let mut input = BytesMut::from(&b"1\r\naXX"[..]);
+        assert!(BodyDecoder::new(true).decode(&mut input, |_| {}).is_err());
     }
 }

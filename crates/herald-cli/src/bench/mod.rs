@@ -94,7 +94,8 @@ async fn ramp(args: &SubscribeArgs, plan: Arc<PoolPlan>) -> anyhow::Result<Pool>
     let mut moved = Instant::now();
     while done < asked {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = progress.connected.load(Ordering::Relaxed) + progress.failed.load(Ordering::Relaxed);
+        let now =
+            progress.connected.load(Ordering::Relaxed) + progress.failed.load(Ordering::Relaxed);
         if now != done {
             done = now;
             moved = Instant::now();
@@ -134,7 +135,11 @@ fn usage(before: Option<ProcSample>, idle: Option<ProcSample>, connected: u64) -
     })
 }
 
-fn print<T: serde::Serialize>(json: bool, report: &T, table: impl FnOnce() -> String) -> anyhow::Result<()> {
+fn print<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     #[allow(clippy::print_stdout)]
     if json {
         println!("{}", serde_json::to_string(report)?);
@@ -145,7 +150,11 @@ fn print<T: serde::Serialize>(json: bool, report: &T, table: impl FnOnce() -> St
 }
 
 fn exit(clean: bool) -> ExitCode {
-    if clean { ExitCode::SUCCESS } else { ExitCode::from(UNCLEAN) }
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(UNCLEAN)
+    }
 }
 
 async fn connections(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
@@ -153,7 +162,12 @@ async fn connections(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
     let endpoint = Endpoint::resolve(&args.hub)?;
     let fd_limit = raise_file_limit(args.subscribers)?;
     let before = hub_sample(args.hub_pid)?;
-    let plan = Arc::new(PoolPlan::new(endpoint, &topic_names(args.topics), args.subscribers, 0));
+    let plan = Arc::new(PoolPlan::new(
+        endpoint,
+        &topic_names(args.topics),
+        args.subscribers,
+        0,
+    ));
     let pool = ramp(&args, plan).await?;
     let idle = hub_sample(args.hub_pid)?;
     let generator_rss_bytes = sample_tree(std::process::id()).ok().map(|s| s.rss);
@@ -183,7 +197,12 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     let fd_limit = raise_file_limit(sub.subscribers)?;
     let topics = topic_names(sub.topics);
     let before = hub_sample(sub.hub_pid)?;
-    let plan = Arc::new(PoolPlan::new(endpoint, &topics, sub.subscribers, args.messages));
+    let plan = Arc::new(PoolPlan::new(
+        endpoint,
+        &topics,
+        sub.subscribers,
+        args.messages,
+    ));
     let expected = plan.expected_deliveries();
     let pool = ramp(sub, plan).await?;
     let idle = hub_sample(sub.hub_pid)?;

@@ -132,8 +132,11 @@ pub(crate) async fn publish(plan: Arc<PublishPlan>) -> anyhow::Result<PublishOut
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let (plan, uris, client) = (Arc::clone(&plan), Arc::clone(&uris), client.clone());
-            let (next, accepted, failed) =
-                (Arc::clone(&next), Arc::clone(&accepted), Arc::clone(&failed));
+            let (next, accepted, failed) = (
+                Arc::clone(&next),
+                Arc::clone(&accepted),
+                Arc::clone(&failed),
+            );
             let first_error = Arc::clone(&first_error);
             tokio::spawn(async move {
                 loop {

@@ -228,7 +228,11 @@ fn hub_rows(rows: &mut Vec<(&'static str, String)>, hub: Option<&HubUsage>) {
     };
     rows.push((
         "hub RSS before / idle",
-        format!("{} / {}", kib(hub.rss_before_bytes), kib(hub.rss_idle_bytes)),
+        format!(
+            "{} / {}",
+            kib(hub.rss_before_bytes),
+            kib(hub.rss_idle_bytes)
+        ),
     ));
     rows.push((
         "memory per connection",

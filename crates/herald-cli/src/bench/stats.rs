@@ -101,7 +101,12 @@ pub(crate) fn sample_tree(pid: u32) -> anyhow::Result<ProcSample> {
     let parents = parent_map();
     while next < pids.len() {
         let parent = pids[next];
-        pids.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
+        pids.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
         next += 1;
     }
     let mut total = sample(&pid.to_string())

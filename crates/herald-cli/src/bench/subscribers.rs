@@ -50,7 +50,12 @@ pub(crate) struct PoolPlan {
 impl PoolPlan {
     /// Subscriptions to `topics` at `endpoint`, `subscribers` of them spread round robin, for
     /// `messages` updates published round robin over the same topics.
-    pub(crate) fn new(endpoint: Endpoint, topics: &[String], subscribers: u32, messages: u64) -> Self {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        topics: &[String],
+        subscribers: u32,
+        messages: u64,
+    ) -> Self {
         let count = topics.len() as u64;
         let requests = topics
             .iter()
@@ -101,7 +106,10 @@ pub(crate) struct Progress {
 
 impl Progress {
     fn note_error(&self, error: &anyhow::Error) {
-        let mut first = self.first_error.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut first = self
+            .first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         first.get_or_insert_with(|| format!("{error:#}"));
     }
 
@@ -203,7 +211,9 @@ impl Group {
         for subscriber in &subscribers {
             subscriber.tally(&mut tallies);
             if subscriber.complete() {
-                *orders.entry((subscriber.topic, subscriber.order)).or_default() += 1;
+                *orders
+                    .entry((subscriber.topic, subscriber.order))
+                    .or_default() += 1;
             }
         }
         tallies.orders = orders;
@@ -227,7 +237,10 @@ impl Group {
             }
         };
         self.progress.connected.fetch_add(1, Ordering::Relaxed);
-        if let Err(error) = self.receive(stream, buffer, chunked, subscriber, latency).await {
+        if let Err(error) = self
+            .receive(stream, buffer, chunked, subscriber, latency)
+            .await
+        {
             self.progress.dropped.fetch_add(1, Ordering::Relaxed);
             self.progress.note_error(&error);
         }
@@ -300,7 +313,9 @@ impl Group {
             let events = drain(&mut decoder, subscriber, now, latency)?;
             if events > 0 {
                 self.progress.delivered.fetch_add(events, Ordering::Relaxed);
-                self.progress.last_delivery.fetch_max(now, Ordering::Relaxed);
+                self.progress
+                    .last_delivery
+                    .fetch_max(now, Ordering::Relaxed);
             }
             if body.is_done() {
                 bail!("the server ended the stream");
