@@ -25,8 +25,8 @@ use super::stats::{Tallies, new_histogram, unix_nanos};
 
 /// How many connections are being opened at once during the ramp.
 const CONNECT_CONCURRENCY: usize = 128;
-/// How many subscriptions one task drives at most.
-const PER_TASK: u32 = 1024;
+/// How many tasks share the subscriptions: enough for every core to take part.
+const TASKS: u32 = 16;
 /// Room reserved for each read.
 const READ_RESERVE: usize = 4096;
 /// The largest response head accepted.
@@ -143,10 +143,11 @@ impl Pool {
         let progress = Arc::new(Progress::default());
         let (stop, stopped) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+        let per_task = plan.subscribers.div_ceil(TASKS);
         let tasks = (0..plan.subscribers)
-            .step_by(PER_TASK as usize)
+            .step_by(per_task as usize)
             .map(|first| {
-                let last = (first + PER_TASK).min(plan.subscribers);
+                let last = first.saturating_add(per_task).min(plan.subscribers);
                 let group = Group {
                     plan: Arc::clone(&plan),
                     progress: Arc::clone(&progress),
