@@ -141,10 +141,10 @@ bench() {
     COMMANDS+=("herald ${args[*]//$TOKEN/\$TOKEN}")
     log "${NAME[$target]}: $result"
     local out="$RESULTS/$target-$result.json"
-    if ! "$HERALD" "${args[@]}" >"$out" 2>"$WORK/bench.err" || [ ! -s "$out" ]; then
-        if [ ! -s "$out" ]; then
-            jq -nc --arg error "$(tail -n 1 "$WORK/bench.err")" '{failed: true, error: $error}' >"$out"
-        fi
+    # Exit status 3 (something lost or refused) still leaves a report; no report is a failure.
+    "$HERALD" "${args[@]}" >"$out" 2>"$WORK/bench.err" || true
+    if [ ! -s "$out" ]; then
+        jq -nc --arg error "$(tail -n 1 "$WORK/bench.err")" '{failed: true, error: $error}' >"$out"
     fi
     jq -c 'del(.hub_url)' "$out" >&2
     sleep 1
@@ -273,6 +273,8 @@ CPU='"\(.hub.cpu_percent | round) % / \(.generator_cpu_percent | round) %"'
     echo "scenario 4 finds each server's ceiling. \"Overtaken\" deliveries in the raw reports are"
     echo "updates published concurrently and ordered otherwise by the server; every subscriber of"
     echo "a topic must still see one and the same order (\`out_of_order\` counts those that did not)."
+    echo "One load generator process holds all the subscriptions of a scenario: 15,000 sockets fit"
+    echo "under the limit of $(ulimit -Hn) open files per process (it refuses, saying so, beyond)."
     echo
     echo "## Targets (issue 7)"
     echo
