@@ -3,8 +3,10 @@
 # builds the release binaries, starts the three servers on loopback, runs the scenarios of
 # `herald bench` against each, stops each by PID and writes BENCHMARKS.md at the repository root.
 #
-#   bash bench/compare.sh            # about 10 minutes on 2 cores
+#   bash bench/compare.sh   # the build, then about 3 minutes of scenarios on 2 cores
 #
+# Waits up to QUIET_WAIT seconds (120) for other work on the machine to calm down, then runs
+# anyway and says in BENCHMARKS.md how busy the machine was.
 # Needs: cargo, jq, openssl, nginx with Debian's libnginx-mod-nchan (installed with apt when
 # missing). Ports 18180-18182 on 127.0.0.1 (HERALD_PORT, NCHAN_PORT, BASELINE_PORT override).
 set -euo pipefail
@@ -110,7 +112,14 @@ cpu_idle_percent() {
     for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
     echo $(((b[4] - a[4] + b[5] - a[5]) * 100 / (total > 0 ? total : 1)))
 }
+# Wait up to QUIET_WAIT seconds (default 120) for the machine to be mostly idle.
 IDLE_BEFORE=$(cpu_idle_percent)
+quiet_deadline=$(($(date +%s) + ${QUIET_WAIT:-120}))
+while [ "$IDLE_BEFORE" -lt 80 ] && [ "$(date +%s)" -lt "$quiet_deadline" ]; do
+    log "waiting for a quieter machine: CPU idle $IDLE_BEFORE %"
+    sleep 8
+    IDLE_BEFORE=$(cpu_idle_percent)
+done
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "CPU idle before the run: $IDLE_BEFORE % (load average $LOAD_BEFORE)"
 
