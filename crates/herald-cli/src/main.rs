@@ -1,5 +1,6 @@
 //! `herald`: the command-line front of Herald, a Server-Sent Events toolkit.
 
+mod bench;
 mod decode;
 mod listen;
 mod publish;
@@ -21,6 +22,7 @@ enum Command {
     Listen(listen::Args),
     Serve(serve::Args),
     Publish(publish::Args),
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +32,7 @@ fn main() -> std::process::ExitCode {
         Command::Listen(args) => listen::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Publish(args) => publish::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,180 @@
+//! The command line of `herald bench`: what to load, how hard, and where to publish. Kept apart
+//! from the run so that every rule about valid combinations lives in one place.
+
+use std::net::{SocketAddr, ToSocketAddrs as _};
+
+use anyhow::{Context as _, bail};
+use url::Url;
+
+/// Load-test an SSE hub: Herald, nginx+nchan, or any server with a subscribe URL and a
+/// publish URL.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    pub(crate) command: BenchCommand,
+}
+
+/// The two measurements.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Open N subscriptions, publish M updates at a fixed rate, and check that every subscriber
+    /// got every update once and in order; report throughput, latency, memory and CPU.
+    Fanout(FanoutArgs),
+    /// Hold N idle subscriptions and report the hub's memory per connection.
+    Connections(ConnectionsArgs),
+}
+
+/// What both measurements share: the subscribers and the report.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SubscribeArgs {
+    /// The URL subscribers GET (`?topic=` is appended): the hub's `/.well-known/mercure`, an
+    /// nchan eventsource location, a plain SSE endpoint.
+    #[arg(long)]
+    pub(crate) hub: Url,
+    /// How many subscriptions to open (one HTTP/1.1 connection each).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) subscribers: u32,
+    /// How many topics the subscribers are spread over (round robin).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) topics: u32,
+    /// The hub's process ID, to report its memory (RSS) and CPU time, children included (nginx
+    /// workers); read from /proc.
+    #[arg(long)]
+    pub(crate) hub_pid: Option<u32>,
+    /// Print the report as one JSON line instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `herald bench fanout`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FanoutArgs {
+    #[command(flatten)]
+    pub(crate) subscribe: SubscribeArgs,
+    /// How many updates to publish (each goes to one topic, round robin).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) messages: u64,
+    /// The publish rate asked for, in updates per second.
+    #[arg(long, default_value_t = 1000.0, value_parser = positive_rate)]
+    pub(crate) rate: f64,
+    /// The size of each update's data; it carries a sequence number and its send time, padded
+    /// to this size (at least that header's size).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) payload_bytes: usize,
+    /// The publisher's JWT (`herald` style: sent as a bearer token).
+    #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// How to publish: a Mercure form POST to the hub (`herald`), the raw body POSTed to an
+    /// nchan publisher location with `?topic=` (`nchan`), or the raw body POSTed as is
+    /// (`raw-post`, a single-channel server).
+    #[arg(long, value_enum, default_value_t = PublishStyle::Herald)]
+    pub(crate) publish_style: PublishStyle,
+    /// Where to publish; defaults to `--hub` for the `herald` style, required otherwise.
+    #[arg(long)]
+    pub(crate) publish_url: Option<Url>,
+}
+
+/// `herald bench connections`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConnectionsArgs {
+    #[command(flatten)]
+    pub(crate) subscribe: SubscribeArgs,
+}
+
+/// How updates are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum PublishStyle {
+    /// Mercure: `POST` form `topic=..&data=..` with a bearer token.
+    Herald,
+    /// nchan: the raw body to the publisher location, the topic as `?topic=`.
+    Nchan,
+    /// The raw body to one URL (a server with a single channel).
+    RawPost,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a positive number of updates per second"
+        )),
+    }
+}
+
+/// A plain-HTTP endpoint resolved once: where to connect and what to ask for.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    /// The address connections go to.
+    pub(crate) addr: SocketAddr,
+    /// The `Host` header.
+    pub(crate) host: String,
+    /// The URL itself.
+    pub(crate) url: Url,
+}
+
+impl Endpoint {
+    /// Resolves `url`, which must be `http` (the load generator speaks plain HTTP/1.1).
+    pub(crate) fn resolve(url: &Url) -> anyhow::Result<Endpoint> {
+        if url.scheme() != "http" {
+            bail!("herald bench speaks plain HTTP/1.1: `{url}` must be an http:// URL");
+        }
+        let host = url
+            .host_str()
+            .with_context(|| format!("`{url}` has no host"))?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addr = (host, port)
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve {host}"))?
+            .next()
+            .with_context(|| format!("{host} has no address"))?;
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Ok(Endpoint {
+            addr,
+            host,
+            url: url.clone(),
+        })
+    }
+
+    /// The path and query of this URL with `topic=TOPIC` appended.
+    pub(crate) fn path_with_topic(&self, topic: &str) -> String {
+        let mut url = self.url.clone();
+        url.query_pairs_mut().append_pair("topic", topic);
+        match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+}
+
+impl FanoutArgs {
+    /// Where updates go, after checking that the style has what it needs.
+    pub(crate) fn publish_endpoint(&self) -> anyhow::Result<Endpoint> {
+        let url = match (self.publish_style, &self.publish_url) {
+            (_, Some(url)) => url,
+            (PublishStyle::Herald, None) => &self.subscribe.hub,
+            (style, None) => bail!(
+                "--publish-style {} needs --publish-url (the URL updates are POSTed to)",
+                style.name()
+            ),
+        };
+        if self.publish_style == PublishStyle::RawPost && self.subscribe.topics != 1 {
+            bail!("--publish-style raw-post publishes to a single channel: --topics must be 1");
+        }
+        Endpoint::resolve(url)
+    }
+}
+
+impl PublishStyle {
+    /// The name as given on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PublishStyle::Herald => "herald",
+            PublishStyle::Nchan => "nchan",
+            PublishStyle::RawPost => "raw-post",
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The subscriber pool: many raw HTTP/1.1 subscriptions per task, each decoded with
+//! herald-codec, each checking that it gets every update of its topic exactly once, in the
+//! order the other subscribers of that topic get it. One `EventSource` client per subscriber
+//! would measure the client, not the hub: a plain GET, `httparse` for the response head and a
+//! small per-connection state keep the generator's cost per delivery low.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
+
+use anyhow::{Context as _, bail};
+use bytes::{Buf as _, BytesMut};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use herald_codec::{Decoder, Frame};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use super::args::Endpoint;
+use super::stats::{Tallies, new_histogram, unix_nanos};
+
+/// How many connections are being opened at once during the ramp.
+const CONNECT_CONCURRENCY: usize = 128;
+/// How many tasks share the subscriptions: enough for every core to take part.
+const TASKS: u32 = 16;
+/// Room reserved for each read.
+const READ_RESERVE: usize = 4096;
+/// The largest response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// `EMFILE`: this process has as many files open as the OS allows.
+const EMFILE: i32 = 24;
+
+/// What the pool subscribes to.
+#[derive(Debug)]
+pub(crate) struct PoolPlan {
+    /// Where subscribers connect.
+    pub(crate) endpoint: Endpoint,
+    /// One ready-made request per topic.
+    pub(crate) requests: Vec<Vec<u8>>,
+    /// How many subscriptions.
+    pub(crate) subscribers: u32,
+    /// How many updates each topic will get.
+    pub(crate) per_topic: Vec<u64>,
+}
+
+impl PoolPlan {
+    /// Subscriptions to `topics` at `endpoint`, `subscribers` of them spread round robin, for
+    /// `messages` updates published round robin over the same topics.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        topics: &[String],
+        subscribers: u32,
+        messages: u64,
+    ) -> Self {
+        let count = topics.len() as u64;
+        let requests = topics
+            .iter()
+            .map(|topic| {
+                format!(
+                    "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+                    endpoint.path_with_topic(topic),
+                    endpoint.host
+                )
+                .into_bytes()
+            })
+            .collect();
+        let per_topic = (0..count)
+            .map(|t| messages / count + u64::from(t < messages % count))
+            .collect();
+        PoolPlan {
+            endpoint,
+            requests,
+            subscribers,
+            per_topic,
+        }
+    }
+
+    /// How many deliveries a loss-free run makes.
+    pub(crate) fn expected_deliveries(&self) -> u64 {
+        (0..self.subscribers)
+            .map(|i| self.per_topic[i as usize % self.per_topic.len()])
+            .sum()
+    }
+}
+
+/// Counters every task updates (once per read, not per event).
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    /// Subscriptions whose response head arrived.
+    pub(crate) connected: AtomicU64,
+    /// Subscriptions that could not be opened.
+    pub(crate) failed: AtomicU64,
+    /// Subscriptions that ended before the run did.
+    pub(crate) dropped: AtomicU64,
+    /// Updates received, all subscribers together.
+    pub(crate) delivered: AtomicU64,
+    /// When the last update arrived (nanoseconds since the epoch).
+    pub(crate) last_delivery: AtomicU64,
+    /// The first error any subscriber met.
+    first_error: Mutex<Option<String>>,
+}
+
+impl Progress {
+    fn note_error(&self, error: &anyhow::Error) {
+        let mut first = self
+            .first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        first.get_or_insert_with(|| format!("{error:#}"));
+    }
+
+    /// The first error a subscriber met, if any.
+    pub(crate) fn first_error(&self) -> Option<String> {
+        self.first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A running pool of subscriptions.
+pub(crate) struct Pool {
+    progress: Arc<Progress>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<Tallies>>,
+}
+
+/// What the pool found, once stopped.
+pub(crate) struct PoolOutcome {
+    /// Counts over every subscriber.
+    pub(crate) tallies: Tallies,
+    /// Publish-to-delivery latency, in microseconds.
+    pub(crate) latency: Histogram<u64>,
+}
+
+impl Pool {
+    /// Starts opening the subscriptions; watch [`progress`](Self::progress) for the ramp.
+    pub(crate) fn start(plan: Arc<PoolPlan>) -> Pool {
+        let progress = Arc::new(Progress::default());
+        let (stop, stopped) = watch::channel(false);
+        let permits = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+        let per_task = plan.subscribers.div_ceil(TASKS);
+        let tasks = (0..plan.subscribers)
+            .step_by(per_task as usize)
+            .map(|first| {
+                let last = first.saturating_add(per_task).min(plan.subscribers);
+                let group = Group {
+                    plan: Arc::clone(&plan),
+                    progress: Arc::clone(&progress),
+                    permits: Arc::clone(&permits),
+                };
+                tokio::spawn(group.run(first..last, stopped.clone()))
+            })
+            .collect();
+        Pool {
+            progress,
+            stop,
+            tasks,
+        }
+    }
+
+    /// The live counters.
+    pub(crate) fn progress(&self) -> &Arc<Progress> {
+        &self.progress
+    }
+
+    /// Closes every subscription and gathers the results.
+    pub(crate) async fn stop(self) -> anyhow::Result<PoolOutcome> {
+        let _ = self.stop.send(true);
+        let mut tallies = Tallies::default();
+        for task in self.tasks {
+            tallies.merge(task.await.context("a subscriber task failed")?);
+        }
+        let latency = std::mem::replace(&mut tallies.latency, new_histogram());
+        Ok(PoolOutcome { tallies, latency })
+    }
+}
+
+/// The subscriptions one task drives.
+struct Group {
+    plan: Arc<PoolPlan>,
+    progress: Arc<Progress>,
+    permits: Arc<Semaphore>,
+}
+
+impl Group {
+    async fn run(self, range: std::ops::Range<u32>, mut stop: watch::Receiver<bool>) -> Tallies {
+        let topics = self.plan.per_topic.len();
+        let latency = Mutex::new(new_histogram());
+        let mut subscribers: Vec<Subscriber> = range
+            .map(|i| {
+                let topic = i as usize % topics;
+                Subscriber::new(topic, self.plan.per_topic[topic], topics as u64)
+            })
+            .collect();
+        {
+            let mut running: FuturesUnordered<_> = subscribers
+                .iter_mut()
+                .map(|subscriber| self.subscription(subscriber, &latency))
+                .collect();
+            tokio::select! {
+                () = async { while running.next().await.is_some() {} } => {}
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+        }
+        let mut tallies = Tallies::default();
+        let mut orders: HashMap<(usize, u64), u64> = HashMap::new();
+        for subscriber in &subscribers {
+            subscriber.tally(&mut tallies);
+            if subscriber.complete() {
+                *orders
+                    .entry((subscriber.topic, subscriber.order))
+                    .or_default() += 1;
+            }
+        }
+        tallies.orders = orders;
+        tallies.latency = latency.into_inner().unwrap_or_else(PoisonError::into_inner);
+        tallies
+    }
+
+    async fn subscription(&self, subscriber: &mut Subscriber, latency: &Mutex<Histogram<u64>>) {
+        let opened = {
+            let Ok(_permit) = self.permits.acquire().await else {
+                return;
+            };
+            self.open(subscriber.topic).await
+        };
+        let (stream, buffer, chunked) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.progress.failed.fetch_add(1, Ordering::Relaxed);
+                self.progress.note_error(&error);
+                return;
+            }
+        };
+        self.progress.connected.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = self
+            .receive(stream, buffer, chunked, subscriber, latency)
+            .await
+        {
+            self.progress.dropped.fetch_add(1, Ordering::Relaxed);
+            self.progress.note_error(&error);
+        }
+    }
+
+    /// Connects and reads the response head; returns the bytes read past it.
+    async fn open(&self, topic: usize) -> anyhow::Result<(TcpStream, BytesMut, bool)> {
+        let addr = self.plan.endpoint.addr;
+        let mut stream = TcpStream::connect(addr).await.map_err(|error| {
+            if error.raw_os_error() == Some(EMFILE) {
+                anyhow::anyhow!(
+                    "the OS limit on open files stopped the load generator (EMFILE): run several \
+                     `herald bench` processes with fewer subscribers each"
+                )
+            } else {
+                anyhow::Error::new(error).context(format!("cannot connect to {addr}"))
+            }
+        })?;
+        stream.set_nodelay(true)?;
+        // An abortive close leaves no TIME_WAIT behind: the next run gets its ports back.
+        stream.set_zero_linger()?;
+        stream.write_all(&self.plan.requests[topic]).await?;
+        let mut buffer = BytesMut::with_capacity(READ_RESERVE);
+        loop {
+            if stream.read_buf(&mut buffer).await? == 0 {
+                bail!("the server closed the connection before answering the subscription");
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            match response.parse(&buffer).context("malformed response head")? {
+                httparse::Status::Complete(len) => {
+                    let code = response.code.unwrap_or(0);
+                    if code != 200 {
+                        bail!(
+                            "the subscription was answered {code} {}",
+                            response.reason.unwrap_or("")
+                        );
+                    }
+                    let chunked = response.headers.iter().any(|h| {
+                        h.name.eq_ignore_ascii_case("transfer-encoding")
+                            && String::from_utf8_lossy(h.value)
+                                .to_ascii_lowercase()
+                                .contains("chunked")
+                    });
+                    buffer.advance(len);
+                    return Ok((stream, buffer, chunked));
+                }
+                httparse::Status::Partial if buffer.len() > MAX_HEAD => {
+                    bail!("the response head is larger than {MAX_HEAD} bytes")
+                }
+                httparse::Status::Partial => {}
+            }
+        }
+    }
+
+    /// Reads events until the stream ends or the pool is stopped.
+    async fn receive(
+        &self,
+        mut stream: TcpStream,
+        mut buffer: BytesMut,
+        chunked: bool,
+        subscriber: &mut Subscriber,
+        latency: &Mutex<Histogram<u64>>,
+    ) -> anyhow::Result<()> {
+        let mut body = super::body::BodyDecoder::new(chunked);
+        let mut decoder = Decoder::new();
+        loop {
+            let now = unix_nanos();
+            body.decode(&mut buffer, |bytes| decoder.push(bytes))?;
+            let events = drain(&mut decoder, subscriber, now, latency)?;
+            if events > 0 {
+                self.progress.delivered.fetch_add(events, Ordering::Relaxed);
+                self.progress
+                    .last_delivery
+                    .fetch_max(now, Ordering::Relaxed);
+            }
+            if body.is_done() {
+                bail!("the server ended the stream");
+            }
+            buffer.reserve(READ_RESERVE);
+            if stream.read_buf(&mut buffer).await? == 0 {
+                bail!("the server closed the stream");
+            }
+        }
+    }
+}
+
+/// Checks every event decoded so far; returns how many there were.
+fn drain(
+    decoder: &mut Decoder,
+    subscriber: &mut Subscriber,
+    now: u64,
+    latency: &Mutex<Histogram<u64>>,
+) -> anyhow::Result<u64> {
+    let mut events = 0;
+    let mut latency = latency.lock().unwrap_or_else(PoisonError::into_inner);
+    while let Some(frame) = decoder.next_frame()? {
+        if let Frame::Event(event) = frame {
+            events += 1;
+            if let Some(nanos) = subscriber.record(event.data(), now) {
+                let _ = latency.record((nanos / 1000).max(1));
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// One subscription's checks.
+struct Subscriber {
+    topic: usize,
+    topics: u64,
+    /// One bit per update of the topic: received yet?
+    seen: Vec<u64>,
+    expected: u64,
+    received: u64,
+    duplicates: u64,
+    /// Updates that came after one sent later (concurrent publishes may race).
+    reordered: u64,
+    foreign: u64,
+    highest: Option<u64>,
+    /// A fingerprint of the order in which the updates came.
+    order: u64,
+}
+
+impl Subscriber {
+    fn new(topic: usize, expected: u64, topics: u64) -> Subscriber {
+        Subscriber {
+            topic,
+            topics,
+            seen: vec![0; expected.div_ceil(64) as usize],
+            expected,
+            received: 0,
+            duplicates: 0,
+            reordered: 0,
+            foreign: 0,
+            highest: None,
+            order: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+
+    /// Checks one update's data (`SEQ SENT_NANOS padding`); returns its latency in nanoseconds.
+    fn record(&mut self, data: &str, now: u64) -> Option<u64> {
+        let mut fields = data.split(' ');
+        let parsed = fields
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .zip(fields.next().and_then(|s| s.parse::<u64>().ok()));
+        let Some((seq, sent)) = parsed else {
+            self.foreign += 1;
+            return None;
+        };
+        let index = seq / self.topics;
+        if seq % self.topics != self.topic as u64 || index >= self.expected {
+            self.foreign += 1;
+            return None;
+        }
+        let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
+        if self.seen[word] & bit != 0 {
+            self.duplicates += 1;
+            return None;
+        }
+        self.seen[word] |= bit;
+        self.received += 1;
+        if self.highest.is_some_and(|highest| seq < highest) {
+            self.reordered += 1;
+        }
+        self.highest = self.highest.max(Some(seq));
+        self.order = (self.order ^ seq).wrapping_mul(0x0100_0000_01b3);
+        Some(now.saturating_sub(sent))
+    }
+
+    /// Got every update once.
+    fn complete(&self) -> bool {
+        self.received == self.expected && self.duplicates == 0 && self.foreign == 0
+    }
+
+    fn tally(&self, tallies: &mut Tallies) {
+        tallies.received += self.received;
+        tallies.lost += self.expected - self.received;
+        tallies.duplicates += self.duplicates;
+        tallies.reordered += self.reordered;
+        tallies.foreign += self.foreign;
+    }
+}
