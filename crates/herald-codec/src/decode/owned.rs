@@ -30,6 +30,7 @@ impl Owned {
     }
 
     /// Queues what the reader found in `chunk`.
+    #[inline(always)]
     pub(super) fn keep(&mut self, chunk: &Bytes, found: Found<'_>) {
         let frame = match found {
             Found::Event {
@@ -98,6 +99,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// `text`, a part of `chunk`, as a string sharing `chunk`.
+#[inline]
 fn share(chunk: &Bytes, text: &str) -> ByteString {
     let within = chunk.as_ptr_range();
     let range = text.as_bytes().as_ptr_range();

@@ -225,7 +225,7 @@ impl Reader {
     }
 
     /// Hands what a line produced to `sink`; `text` is the text the line was read from.
-    #[inline]
+    #[inline(always)]
     fn emit<F: FnMut(Found<'_>)>(
         &mut self,
         outcome: Result<Option<Outcome>, DecodeError>,
