@@ -220,7 +220,9 @@ impl Block {
             return false;
         }
         self.data_len = joined;
-        self.detach(text);
+        if self.data != Data::Buf {
+            self.detach(text);
+        }
         self.data_buf.push('\n');
         self.data_buf.push_str(text.get(value).unwrap_or_default());
         true
