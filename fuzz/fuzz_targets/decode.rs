@@ -28,32 +28,28 @@ fn decoder(config: u8) -> Decoder {
 }
 
 fn decode<'a>(config: u8, chunks: impl Iterator<Item = &'a [u8]> + Clone) -> Outcome {
-    let pushed = decode_pushed(decoder(config), chunks.clone());
-    assert_eq!(decode_fed(decoder(config), chunks), pushed, "push and feed agree");
-    pushed
-}
-
-fn decode_fed<'a>(mut decoder: Decoder, chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
-    let mut frames = Vec::new();
-    for chunk in chunks {
+    let pushed = decode_with(decoder(config), chunks.clone(), |decoder, chunk, frames| {
+        decoder.push(Bytes::copy_from_slice(chunk));
+        frames.extend(decoder.map(|frame| frame.map_err(|e| e.to_string())));
+    });
+    let fed = decode_with(decoder(config), chunks, |decoder, chunk, frames| {
         decoder.feed(chunk, |frame| {
             frames.push(frame.map(|f| f.to_owned_frame()).map_err(|e| e.to_string()));
         });
-    }
-    decoder.finish();
-    assert_eq!(decoder.buffered_len(), 0);
-    Outcome {
-        frames,
-        last_event_id: decoder.last_event_id().to_owned(),
-        retry: decoder.retry(),
-    }
+    });
+    assert_eq!(fed, pushed, "push and feed agree");
+    pushed
 }
 
-fn decode_pushed<'a>(mut decoder: Decoder, chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
+/// Reads each chunk with `read`, then ends the stream and records the decoder's final state.
+fn decode_with<'a>(
+    mut decoder: Decoder,
+    chunks: impl Iterator<Item = &'a [u8]>,
+    read: impl Fn(&mut Decoder, &[u8], &mut Vec<Result<Frame, String>>),
+) -> Outcome {
     let mut frames = Vec::new();
     for chunk in chunks {
-        decoder.push(Bytes::copy_from_slice(chunk));
-        frames.extend(decoder.by_ref().map(|frame| frame.map_err(|e| e.to_string())));
+        read(&mut decoder, chunk, &mut frames);
     }
     decoder.finish();
     assert_eq!(decoder.buffered_len(), 0);

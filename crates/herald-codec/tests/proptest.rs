@@ -93,37 +93,28 @@ struct Outcome {
 /// Decodes `chunks` with both of the decoder's ways of reading (owned frames from `push`, and
 /// borrowed ones from `feed`), asserts they agree, and returns what they found.
 fn decode(decoder: impl Fn() -> Decoder, chunks: &[&[u8]]) -> Outcome {
-    let owned = decode_pushed(decoder(), chunks);
-    let borrowed = decode_fed(decoder(), chunks);
+    let owned = decode_with(decoder(), chunks, |decoder, chunk, frames| {
+        decoder.push(Bytes::copy_from_slice(chunk));
+        frames.extend(decoder.map(|frame| frame.map_err(|e| e.to_string())));
+    });
+    let borrowed = decode_with(decoder(), chunks, |decoder, chunk, frames| {
+        decoder.feed(chunk, |frame| {
+            frames.push(frame.map(|f| f.to_owned_frame()).map_err(|e| e.to_string()));
+        });
+    });
     assert_eq!(owned, borrowed, "push and feed agree");
     owned
 }
 
-fn decode_fed(mut decoder: Decoder, chunks: &[&[u8]]) -> Outcome {
+/// Reads each chunk with `read`, then ends the stream and records the decoder's final state.
+fn decode_with(
+    mut decoder: Decoder,
+    chunks: &[&[u8]],
+    read: impl Fn(&mut Decoder, &[u8], &mut Vec<Result<Frame, String>>),
+) -> Outcome {
     let mut frames = Vec::new();
     for chunk in chunks {
-        decoder.feed(chunk, |frame| {
-            frames.push(frame.map(|f| f.to_owned_frame()).map_err(|e| e.to_string()));
-        });
-    }
-    decoder.finish();
-    assert_eq!(decoder.buffered_len(), 0, "finish releases the input");
-    Outcome {
-        frames,
-        last_event_id: decoder.last_event_id().to_owned(),
-        retry: decoder.retry(),
-    }
-}
-
-fn decode_pushed(mut decoder: Decoder, chunks: &[&[u8]]) -> Outcome {
-    let mut frames = Vec::new();
-    for chunk in chunks {
-        decoder.push(Bytes::copy_from_slice(chunk));
-        frames.extend(
-            decoder
-                .by_ref()
-                .map(|frame| frame.map_err(|e| e.to_string())),
-        );
+        read(&mut decoder, chunk, &mut frames);
     }
     decoder.finish();
     assert_eq!(decoder.buffered_len(), 0, "finish releases the input");

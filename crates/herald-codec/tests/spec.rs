@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use herald_codec::{DecodeError, Decoder, Frame, FrameRef};
+use herald_codec::{DecodeError, Decoder, Frame};
 
 /// What decoding a whole stream produced.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 struct Outcome {
     events: Vec<(String, String, String)>,
     retries: Vec<u64>,
@@ -16,60 +16,47 @@ struct Outcome {
     retry: Option<u64>,
 }
 
-/// Decodes `chunks` both ways (owned frames from `push`, borrowed ones from `feed`), asserts
-/// they agree, and returns the outcome.
-fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]> + Clone) -> Outcome {
-    let owned = decode_pushed(chunks.clone());
-    assert_eq!(decode_fed(chunks), owned, "push and feed agree");
-    owned
-}
-
-fn decode_fed<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
-    let mut decoder = Decoder::new();
-    let mut outcome = Outcome {
-        events: Vec::new(),
-        retries: Vec::new(),
-        last_event_id: String::new(),
-        retry: None,
-    };
-    for chunk in chunks {
-        decoder.feed(chunk, |frame| match frame.expect("no decode error") {
-            FrameRef::Event(e) => outcome.events.push((
+impl Outcome {
+    fn record(&mut self, frame: Frame) {
+        match frame {
+            Frame::Event(e) => self.events.push((
                 e.event_type().to_owned(),
                 e.data().to_owned(),
                 e.last_event_id().to_owned(),
             )),
-            FrameRef::Retry(retry) => outcome.retries.push(millis(retry)),
-            FrameRef::Comment(_) => panic!("comments are off by default"),
-        });
+            Frame::Retry(retry) => self.retries.push(millis(retry)),
+            Frame::Comment(_) => panic!("comments are off by default"),
+        }
     }
-    decoder.finish();
-    outcome.last_event_id = decoder.last_event_id().to_owned();
-    outcome.retry = decoder.retry().map(millis);
-    outcome
 }
 
-fn decode_pushed<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
-    let mut decoder = Decoder::new();
-    let mut outcome = Outcome {
-        events: Vec::new(),
-        retries: Vec::new(),
-        last_event_id: String::new(),
-        retry: None,
-    };
-    for chunk in chunks {
+/// Decodes `chunks` both ways (owned frames from `push`, borrowed ones from `feed`), asserts
+/// they agree, and returns the outcome.
+fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]> + Clone) -> Outcome {
+    let owned = decode_with(chunks.clone(), |decoder, chunk, outcome| {
         decoder.push_slice(chunk);
-        for frame in &mut decoder {
-            match frame.expect("no decode error") {
-                Frame::Event(e) => outcome.events.push((
-                    e.event_type().to_owned(),
-                    e.data().to_owned(),
-                    e.last_event_id().to_owned(),
-                )),
-                Frame::Retry(retry) => outcome.retries.push(millis(retry)),
-                Frame::Comment(_) => panic!("comments are off by default"),
-            }
+        for frame in decoder {
+            outcome.record(frame.expect("no decode error"));
         }
+    });
+    let borrowed = decode_with(chunks, |decoder, chunk, outcome| {
+        decoder.feed(chunk, |frame| {
+            outcome.record(frame.expect("no decode error").to_owned_frame());
+        });
+    });
+    assert_eq!(borrowed, owned, "push and feed agree");
+    owned
+}
+
+/// Reads each chunk with `read`, then ends the stream and records the decoder's final state.
+fn decode_with<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    read: impl Fn(&mut Decoder, &[u8], &mut Outcome),
+) -> Outcome {
+    let mut decoder = Decoder::new();
+    let mut outcome = Outcome::default();
+    for chunk in chunks {
+        read(&mut decoder, chunk, &mut outcome);
     }
     decoder.finish();
     outcome.last_event_id = decoder.last_event_id().to_owned();
