@@ -15,5 +15,6 @@ mod net;
 mod cors;
 mod durable;
 mod http2;
+mod lean;
 mod limits;
 mod ops;
