@@ -251,33 +251,28 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = &shared.state.config;
-    let (io, stall) = stall::StallDetect::new(io);
-    let serve = async {
-        let io = match lean::first_request(
-            io,
-            &shared.router,
-            stopped,
-            head_limit(config),
-            HEADER_READ_TIMEOUT,
-        )
-        .await
-        {
-            lean::Next::Close => return,
-            lean::Next::Hyper(io) => io,
-        };
-        // Boxed: an idle event stream's task then holds only the lean path's small state.
-        Box::pin(serve_hyper(
-            io,
-            &shared.builder,
-            shared.hyper.clone(),
-            stopped,
-        ))
-        .await;
+    let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
+    let io = match lean::first_request(
+        io,
+        &shared.router,
+        stopped,
+        head_limit(config),
+        HEADER_READ_TIMEOUT,
+    )
+    .await
+    {
+        lean::Next::Close => return stalled.get(),
+        lean::Next::Hyper(io) => io,
     };
-    tokio::select! {
-        () = serve => false,
-        () = stall::stalled_for(stall, config.send_timeout) => true,
-    }
+    // Boxed: an idle event stream's task then holds only the lean path's small state.
+    Box::pin(serve_hyper(
+        io,
+        &shared.builder,
+        shared.hyper.clone(),
+        stopped,
+    ))
+    .await;
+    stalled.get()
 }
 
 /// Serves a connection with hyper until it ends, or gracefully once `stopped` turns true.
