@@ -6,11 +6,18 @@
 //! subscriber. A subscriber whose queue is full is disconnected: it resumes from history with
 //! `Last-Event-ID`, and memory stays bounded.
 
+mod queue;
+
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
+
+pub use queue::Queue;
+use queue::{Pushed, Slot};
 
 use crate::topic::{TopicSelector, any_matches};
 use crate::update::Record;
@@ -42,23 +49,40 @@ impl Subscriber {
     }
 }
 
+/// A registered subscriber: who it is and its queue.
 struct Entry {
+    key: u64,
     subscriber: Arc<Subscriber>,
-    queue: mpsc::Sender<Arc<Record>>,
+    slot: Arc<Slot>,
 }
 
+/// Subscribers by selector. The lists hold the entries themselves, so a delivery reads each
+/// matching subscriber straight from its topic's list.
 #[derive(Default)]
 struct Registry {
     next_key: u64,
-    entries: HashMap<u64, Entry>,
-    exact: HashMap<String, Vec<u64>>,
-    patterns: HashMap<String, (TopicSelector, Vec<u64>)>,
+    entries: HashMap<u64, Arc<Entry>>,
+    exact: HashMap<String, Vec<Arc<Entry>>>,
+    patterns: HashMap<String, (TopicSelector, Vec<Arc<Entry>>)>,
+}
+
+/// Adds `entry` to a selector's list once, even if the subscriber repeats the selector.
+fn add_once(list: &mut Vec<Arc<Entry>>, entry: &Arc<Entry>) {
+    if list.last().map(|e| e.key) != Some(entry.key) {
+        list.push(entry.clone());
+    }
 }
 
 /// The live subscribers of this node.
 pub struct Fanout {
     registry: RwLock<Registry>,
     queue_len: usize,
+    flush_interval: Duration,
+    /// Queues that received updates since the last flush tick, to wake at the next one.
+    pending: Mutex<Vec<Arc<Slot>>>,
+    /// Wakes the flush tick when `pending` stops being empty.
+    tick: Arc<Notify>,
+    ticking: AtomicBool,
     pub(crate) delivered: Counter,
     pub(crate) slow_disconnects: Counter,
 }
@@ -68,6 +92,7 @@ impl std::fmt::Debug for Fanout {
         f.debug_struct("Fanout")
             .field("subscribers", &self.len())
             .field("queue_len", &self.queue_len)
+            .field("flush_interval", &self.flush_interval)
             .finish()
     }
 }
@@ -78,7 +103,7 @@ impl std::fmt::Debug for Fanout {
 pub struct Registration {
     /// The updates routed to the subscriber, in order. It closes when the subscriber is
     /// disconnected (queue overflow or shutdown).
-    pub queue: mpsc::Receiver<Arc<Record>>,
+    pub queue: Queue,
     /// The subscriber.
     pub subscriber: Arc<Subscriber>,
     key: u64,
@@ -92,11 +117,24 @@ impl Drop for Registration {
 }
 
 impl Fanout {
-    /// An empty fan-out whose subscribers each get a queue of `queue_len` updates.
+    /// An empty fan-out whose subscribers each get a queue of `queue_len` updates, woken as
+    /// soon as an update is queued.
     pub fn new(queue_len: usize) -> Fanout {
+        Fanout::with_flush_interval(queue_len, Duration::ZERO)
+    }
+
+    /// An empty fan-out whose subscribers each get a queue of `queue_len` updates. With a
+    /// non-zero `flush_interval`, a subscriber with waiting updates is woken by a shared tick
+    /// at most that long after the first of them was queued, so that what arrives meanwhile
+    /// leaves in the same write; zero wakes it at once.
+    pub fn with_flush_interval(queue_len: usize, flush_interval: Duration) -> Fanout {
         Fanout {
             registry: RwLock::new(Registry::default()),
             queue_len: queue_len.max(1),
+            flush_interval,
+            pending: Mutex::new(Vec::new()),
+            tick: Arc::new(Notify::new()),
+            ticking: AtomicBool::new(false),
             delivered: Counter::default(),
             slow_disconnects: Counter::default(),
         }
@@ -132,40 +170,58 @@ impl Fanout {
     /// Adds a subscriber; it receives every update delivered from now on that it
     /// [`wants`](Subscriber::wants).
     pub fn register(self: &Arc<Self>, subscriber: Subscriber) -> Registration {
-        let (tx, rx) = mpsc::channel(self.queue_len);
+        self.start_ticking();
+        let slot = Arc::new(Slot::default());
         let subscriber = Arc::new(subscriber);
         let mut registry = self.write();
         let key = registry.next_key;
         registry.next_key += 1;
+        let entry = Arc::new(Entry {
+            key,
+            subscriber: subscriber.clone(),
+            slot: slot.clone(),
+        });
         for selector in &subscriber.selectors {
             if selector.is_wildcard() || selector.is_template() {
-                registry
+                let list = &mut registry
                     .patterns
                     .entry(selector.as_str().to_owned())
                     .or_insert_with(|| (selector.clone(), Vec::new()))
-                    .1
-                    .push(key);
+                    .1;
+                add_once(list, &entry);
             } else {
-                registry
+                let list = registry
                     .exact
                     .entry(selector.as_str().to_owned())
-                    .or_default()
-                    .push(key);
+                    .or_default();
+                add_once(list, &entry);
             }
         }
-        registry.entries.insert(
-            key,
-            Entry {
-                subscriber: subscriber.clone(),
-                queue: tx,
-            },
-        );
+        registry.entries.insert(key, entry);
         Registration {
-            queue: rx,
+            queue: Queue::new(slot),
             subscriber,
             key,
             fanout: self.clone(),
         }
+    }
+
+    /// Starts the shared flush tick, once, when there is one and a runtime to run it.
+    fn start_ticking(self: &Arc<Self>) {
+        if self.flush_interval.is_zero() || self.ticking.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.ticking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        runtime.spawn(flush_ticks(
+            Arc::downgrade(self),
+            self.tick.clone(),
+            self.flush_interval,
+        ));
     }
 
     fn remove(&self, key: u64) {
@@ -175,15 +231,15 @@ impl Fanout {
         };
         for selector in &entry.subscriber.selectors {
             let text = selector.as_str();
-            if let Some(keys) = registry.exact.get_mut(text) {
-                keys.retain(|k| *k != key);
-                if keys.is_empty() {
+            if let Some(list) = registry.exact.get_mut(text) {
+                list.retain(|e| e.key != key);
+                if list.is_empty() {
                     registry.exact.remove(text);
                 }
             }
-            if let Some((_, keys)) = registry.patterns.get_mut(text) {
-                keys.retain(|k| *k != key);
-                if keys.is_empty() {
+            if let Some((_, list)) = registry.patterns.get_mut(text) {
+                list.retain(|e| e.key != key);
+                if list.is_empty() {
                     registry.patterns.remove(text);
                 }
             }
@@ -193,6 +249,9 @@ impl Fanout {
     /// Disconnects every subscriber (their queues close once drained).
     pub fn close_all(&self) {
         let mut registry = self.write();
+        for entry in registry.entries.values() {
+            entry.slot.close();
+        }
         registry.entries.clear();
         registry.exact.clear();
         registry.patterns.clear();
@@ -202,51 +261,107 @@ impl Fanout {
     /// subscriber whose queue is full is disconnected.
     pub fn deliver(&self, record: &Arc<Record>) {
         let mut slow = Vec::new();
+        let mut wake = Vec::new();
+        let mut delivered = 0u64;
         {
             let registry = self.read();
             let topics = &record.update().topics;
-            let mut keys: Vec<u64> = Vec::new();
+            let mut lists: Vec<&[Arc<Entry>]> = Vec::new();
             for topic in topics {
                 if let Some(found) = registry.exact.get(topic.as_str()) {
-                    keys.extend_from_slice(found);
+                    lists.push(found);
                 }
             }
             for (selector, found) in registry.patterns.values() {
                 if topics.iter().any(|t| selector.matches(t)) {
-                    keys.extend_from_slice(found);
+                    lists.push(found);
                 }
             }
-            keys.sort_unstable();
-            keys.dedup();
-            for key in keys {
-                let Some(entry) = registry.entries.get(&key) else {
-                    continue;
-                };
+            let mut push = |entry: &Arc<Entry>| {
                 if !entry.subscriber.may_see(record) {
-                    continue;
+                    return;
                 }
-                match entry.queue.try_send(record.clone()) {
-                    Ok(()) => {
-                        self.delivered.inc();
+                match entry.slot.push(record, self.queue_len) {
+                    Pushed::Queued => delivered += 1,
+                    Pushed::Wake => {
+                        delivered += 1;
+                        wake.push(entry.slot.clone());
                     }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
+                    Pushed::Full => {
                         self.slow_disconnects.inc();
                         tracing::info!(subscriber = %entry.subscriber.id, "slow subscriber disconnected: its queue is full");
-                        slow.push(key);
+                        slow.push(entry.key);
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => slow.push(key),
+                    Pushed::Closed => slow.push(entry.key),
+                }
+            };
+            match lists.as_slice() {
+                [] => {}
+                // The common case: one list, each subscriber in it once.
+                [list] => list.iter().for_each(&mut push),
+                // Several selectors of one subscriber may match: deliver once.
+                _ => {
+                    let mut all: Vec<&Arc<Entry>> = lists.iter().flat_map(|l| l.iter()).collect();
+                    all.sort_unstable_by_key(|e| e.key);
+                    all.dedup_by_key(|e| e.key);
+                    all.into_iter().for_each(push);
                 }
             }
         }
+        self.delivered.inc_by(delivered);
+        self.schedule(wake);
         for key in slow {
             self.remove(key);
         }
+    }
+
+    /// Wakes the readers of queues that just received their first waiting update: now, or at
+    /// the next flush tick.
+    fn schedule(&self, wake: Vec<Arc<Slot>>) {
+        if wake.is_empty() {
+            return;
+        }
+        if self.flush_interval.is_zero() || !self.ticking.load(Ordering::Acquire) {
+            wake.iter().for_each(|slot| slot.wake());
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let first = pending.is_empty();
+        pending.extend(wake);
+        drop(pending);
+        if first {
+            self.tick.notify_one();
+        }
+    }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        // Lets the flush tick notice that the fan-out is gone.
+        self.tick.notify_one();
+    }
+}
+
+/// The shared flush tick: once updates are waiting, sleeps `every`, then wakes every reader
+/// with waiting updates. Ends with the fan-out.
+async fn flush_ticks(fanout: Weak<Fanout>, tick: Arc<Notify>, every: Duration) {
+    loop {
+        tick.notified().await;
+        tokio::time::sleep(every).await;
+        let Some(fanout) = fanout.upgrade() else {
+            return;
+        };
+        let due = std::mem::take(&mut *fanout.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(fanout);
+        due.iter().for_each(|slot| slot.wake());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::task::Poll;
+
     use crate::update::Update;
 
     fn subscriber(selectors: &[&str], private: &[&str]) -> Subscriber {
@@ -264,6 +379,15 @@ mod tests {
         Arc::new(Record::new(seq, update).expect("record"))
     }
 
+    /// The next queued update's position: `Some(Some(seq))`, `Some(None)` once closed and
+    /// drained, `None` while empty.
+    fn next(queue: &mut Queue) -> Option<Option<u64>> {
+        match queue.try_recv() {
+            Poll::Ready(record) => Some(record.map(|r| r.seq)),
+            Poll::Pending => None,
+        }
+    }
+
     #[test]
     fn routes_by_exact_template_wildcard_and_alternate_topics() {
         let fanout = Arc::new(Fanout::new(8));
@@ -273,12 +397,23 @@ mod tests {
         fanout.deliver(&record(1, &["x", "a"], false));
         fanout.deliver(&record(2, &["https://e.com/b/1"], false));
         fanout.deliver(&record(3, &["a"], true));
-        assert_eq!(exact.queue.try_recv().expect("alternate topic").seq, 1);
-        assert!(exact.queue.try_recv().is_err(), "private update withheld");
-        assert_eq!(template.queue.try_recv().expect("template").seq, 2);
-        assert_eq!(all.queue.try_recv().expect("*").seq, 1);
-        assert_eq!(all.queue.try_recv().expect("*").seq, 2);
-        assert!(all.queue.try_recv().is_err());
+        assert_eq!(next(&mut exact.queue), Some(Some(1)), "alternate topic");
+        assert_eq!(next(&mut exact.queue), None, "private update withheld");
+        assert_eq!(next(&mut template.queue), Some(Some(2)));
+        assert_eq!(next(&mut all.queue), Some(Some(1)));
+        assert_eq!(next(&mut all.queue), Some(Some(2)));
+        assert_eq!(next(&mut all.queue), None);
+    }
+
+    #[test]
+    fn a_subscriber_matching_several_ways_gets_each_update_once() {
+        let fanout = Arc::new(Fanout::new(8));
+        let mut twice = fanout.register(subscriber(&["a", "a", "{x}", "*"], &[]));
+        fanout.deliver(&record(1, &["a", "b"], false));
+        assert_eq!(next(&mut twice.queue), Some(Some(1)));
+        assert_eq!(next(&mut twice.queue), None);
+        drop(twice);
+        assert!(fanout.read().exact.is_empty() && fanout.read().patterns.is_empty());
     }
 
     #[test]
@@ -289,11 +424,82 @@ mod tests {
             fanout.deliver(&record(seq, &["a"], false));
         }
         assert_eq!(fanout.len(), 0, "removed when its queue overflowed");
-        assert_eq!(slow.queue.try_recv().expect("queued").seq, 1);
-        assert_eq!(slow.queue.try_recv().expect("queued").seq, 2);
+        assert_eq!(next(&mut slow.queue), Some(Some(1)));
+        assert_eq!(next(&mut slow.queue), Some(Some(2)));
+        assert_eq!(next(&mut slow.queue), Some(None), "closed once drained");
+    }
+
+    #[test]
+    fn close_all_ends_every_queue_after_what_it_holds() {
+        let fanout = Arc::new(Fanout::new(8));
+        let mut one = fanout.register(subscriber(&["a"], &[]));
+        fanout.deliver(&record(1, &["a"], false));
+        fanout.close_all();
+        assert_eq!(next(&mut one.queue), Some(Some(1)));
+        assert_eq!(next(&mut one.queue), Some(None));
+    }
+
+    /// A waker that counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_burst_wakes_the_reader_once_and_is_read_in_one_go() {
+        let fanout = Arc::new(Fanout::new(8));
+        let mut reader = fanout.register(subscriber(&["a"], &[]));
+        let count = Arc::new(Count(Default::default()));
+        let waker = std::task::Waker::from(count.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(reader.queue.poll_recv(&mut cx).is_pending());
+        for seq in 1..=3 {
+            fanout.deliver(&record(seq, &["a"], false));
+        }
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "one wake-up for the burst"
+        );
+        for seq in 1..=3 {
+            match reader.queue.poll_recv(&mut cx) {
+                Poll::Ready(Some(record)) => assert_eq!(record.seq, seq),
+                other => panic!("expected {seq}, got {other:?}"),
+            }
+        }
+        assert!(reader.queue.poll_recv(&mut cx).is_pending());
+        fanout.deliver(&record(4, &["a"], false));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "woken again once drained"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_flush_interval_the_shared_tick_wakes_readers_together() {
+        let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(5)));
+        let mut reader = fanout.register(subscriber(&["a"], &[]));
+        let count = Arc::new(Count(Default::default()));
+        let waker = std::task::Waker::from(count.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(reader.queue.poll_recv(&mut cx).is_pending());
+        tokio::task::yield_now().await; // let the tick start waiting
+        fanout.deliver(&record(1, &["a"], false));
+        fanout.deliver(&record(2, &["a"], false));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            0,
+            "not woken before the tick"
+        );
+        tokio::time::sleep(Duration::from_millis(6)).await;
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once by the tick");
         assert!(matches!(
-            slow.queue.try_recv(),
-            Err(mpsc::error::TryRecvError::Disconnected)
+            reader.queue.poll_recv(&mut cx),
+            Poll::Ready(Some(_))
         ));
     }
 
