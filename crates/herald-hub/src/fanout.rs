@@ -8,12 +8,13 @@
 
 mod queue;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
+use slab::Slab;
 use tokio::sync::Notify;
 
 pub use queue::Queue;
@@ -57,19 +58,47 @@ struct Entry {
 }
 
 /// Subscribers by selector. The lists hold the entries themselves, so a delivery reads each
-/// matching subscriber straight from its topic's list.
+/// matching subscriber straight from its topic's list; they are slabs, so that a subscriber
+/// leaves its lists in constant time even when thousands share a topic.
 #[derive(Default)]
 struct Registry {
     next_key: u64,
-    entries: HashMap<u64, Arc<Entry>>,
-    exact: HashMap<String, Vec<Arc<Entry>>>,
-    patterns: HashMap<String, (TopicSelector, Vec<Arc<Entry>>)>,
+    /// Each entry, with its place in the list of each of its selectors (`None` for a selector
+    /// it repeats).
+    entries: HashMap<u64, (Arc<Entry>, Vec<Option<usize>>)>,
+    exact: HashMap<String, Slab<Arc<Entry>>>,
+    patterns: HashMap<String, (TopicSelector, Slab<Arc<Entry>>)>,
 }
 
-/// Adds `entry` to a selector's list once, even if the subscriber repeats the selector.
-fn add_once(list: &mut Vec<Arc<Entry>>, entry: &Arc<Entry>) {
-    if list.last().map(|e| e.key) != Some(entry.key) {
-        list.push(entry.clone());
+impl Registry {
+    fn list(&mut self, selector: &TopicSelector) -> &mut Slab<Arc<Entry>> {
+        if selector.is_wildcard() || selector.is_template() {
+            &mut self
+                .patterns
+                .entry(selector.as_str().to_owned())
+                .or_insert_with(|| (selector.clone(), Slab::new()))
+                .1
+        } else {
+            self.exact.entry(selector.as_str().to_owned()).or_default()
+        }
+    }
+
+    /// Takes `place` out of `selector`'s list, and drops the list once empty.
+    fn leave(&mut self, selector: &TopicSelector, place: usize) {
+        let text = selector.as_str();
+        if selector.is_wildcard() || selector.is_template() {
+            if let Some((_, list)) = self.patterns.get_mut(text) {
+                list.try_remove(place);
+                if list.is_empty() {
+                    self.patterns.remove(text);
+                }
+            }
+        } else if let Some(list) = self.exact.get_mut(text) {
+            list.try_remove(place);
+            if list.is_empty() {
+                self.exact.remove(text);
+            }
+        }
     }
 }
 
@@ -163,7 +192,7 @@ impl Fanout {
         self.read()
             .entries
             .values()
-            .map(|e| e.subscriber.clone())
+            .map(|(e, _)| e.subscriber.clone())
             .collect()
     }
 
@@ -181,23 +210,16 @@ impl Fanout {
             subscriber: subscriber.clone(),
             slot: slot.clone(),
         });
-        for selector in &subscriber.selectors {
-            if selector.is_wildcard() || selector.is_template() {
-                let list = &mut registry
-                    .patterns
-                    .entry(selector.as_str().to_owned())
-                    .or_insert_with(|| (selector.clone(), Vec::new()))
-                    .1;
-                add_once(list, &entry);
-            } else {
-                let list = registry
-                    .exact
-                    .entry(selector.as_str().to_owned())
-                    .or_default();
-                add_once(list, &entry);
-            }
-        }
-        registry.entries.insert(key, entry);
+        let mut seen = HashSet::new();
+        let places = subscriber
+            .selectors
+            .iter()
+            .map(|selector| {
+                seen.insert(selector.as_str())
+                    .then(|| registry.list(selector).insert(entry.clone()))
+            })
+            .collect();
+        registry.entries.insert(key, (entry, places));
         Registration {
             queue: Queue::new(slot),
             subscriber,
@@ -226,22 +248,12 @@ impl Fanout {
 
     fn remove(&self, key: u64) {
         let mut registry = self.write();
-        let Some(entry) = registry.entries.remove(&key) else {
+        let Some((entry, places)) = registry.entries.remove(&key) else {
             return;
         };
-        for selector in &entry.subscriber.selectors {
-            let text = selector.as_str();
-            if let Some(list) = registry.exact.get_mut(text) {
-                list.retain(|e| e.key != key);
-                if list.is_empty() {
-                    registry.exact.remove(text);
-                }
-            }
-            if let Some((_, list)) = registry.patterns.get_mut(text) {
-                list.retain(|e| e.key != key);
-                if list.is_empty() {
-                    registry.patterns.remove(text);
-                }
+        for (selector, place) in entry.subscriber.selectors.iter().zip(places) {
+            if let Some(place) = place {
+                registry.leave(selector, place);
             }
         }
     }
@@ -249,7 +261,7 @@ impl Fanout {
     /// Disconnects every subscriber (their queues close once drained).
     pub fn close_all(&self) {
         let mut registry = self.write();
-        for entry in registry.entries.values() {
+        for (entry, _) in registry.entries.values() {
             entry.slot.close();
         }
         registry.entries.clear();
@@ -266,7 +278,7 @@ impl Fanout {
         {
             let registry = self.read();
             let topics = &record.update().topics;
-            let mut lists: Vec<&[Arc<Entry>]> = Vec::new();
+            let mut lists: Vec<&Slab<Arc<Entry>>> = Vec::new();
             for topic in topics {
                 if let Some(found) = registry.exact.get(topic.as_str()) {
                     lists.push(found);
@@ -298,10 +310,13 @@ impl Fanout {
             match lists.as_slice() {
                 [] => {}
                 // The common case: one list, each subscriber in it once.
-                [list] => list.iter().for_each(&mut push),
+                [list] => list.iter().for_each(|(_, entry)| push(entry)),
                 // Several selectors of one subscriber may match: deliver once.
                 _ => {
-                    let mut all: Vec<&Arc<Entry>> = lists.iter().flat_map(|l| l.iter()).collect();
+                    let mut all: Vec<&Arc<Entry>> = lists
+                        .iter()
+                        .flat_map(|l| l.iter().map(|(_, e)| e))
+                        .collect();
                     all.sort_unstable_by_key(|e| e.key);
                     all.dedup_by_key(|e| e.key);
                     all.into_iter().for_each(push);
@@ -414,6 +429,29 @@ mod tests {
         assert_eq!(next(&mut twice.queue), None);
         drop(twice);
         assert!(fanout.read().exact.is_empty() && fanout.read().patterns.is_empty());
+    }
+
+    #[test]
+    fn leaving_a_crowded_topic_keeps_the_others_and_reuses_the_place() {
+        let fanout = Arc::new(Fanout::new(8));
+        let mut all: Vec<Registration> = (0..5)
+            .map(|_| fanout.register(subscriber(&["a"], &[])))
+            .collect();
+        let gone = all.remove(2);
+        drop(gone);
+        assert_eq!(fanout.read().exact["a"].len(), 4);
+        all.push(fanout.register(subscriber(&["a"], &[])));
+        let highest = fanout.read().exact["a"]
+            .iter()
+            .map(|(place, _)| place)
+            .max();
+        assert_eq!(highest, Some(4), "the freed place is reused");
+        fanout.deliver(&record(1, &["a"], false));
+        for registration in &mut all {
+            assert_eq!(next(&mut registration.queue), Some(Some(1)));
+        }
+        all.clear();
+        assert!(fanout.read().exact.is_empty());
     }
 
     #[test]
