@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::Body;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Version};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
@@ -47,7 +47,7 @@ pub(crate) enum Next<I> {
 /// Reads the first request head; serves it here when it is a subscription, else hands the
 /// connection to hyper. `head_timeout` bounds the wait for a complete head.
 pub(crate) async fn first_request<I>(
-    mut io: I,
+    io: I,
     router: &axum::Router,
     stopped: &mut watch::Receiver<bool>,
     head_limit: usize,
@@ -56,24 +56,21 @@ pub(crate) async fn first_request<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf = BytesMut::new();
-    let read = tokio::time::timeout(head_timeout, read_head(&mut io, &mut buf, head_limit));
-    let request = tokio::select! {
-        read = read => match read {
-            Ok(Ok(Some(request))) => request,
-            Ok(Ok(None)) => return Next::Hyper(Prefixed::new(buf.freeze(), io)),
-            Ok(Err(_)) | Err(_) => return Next::Close,
-        },
-        _ = stopped.wait_for(|stop| *stop) => return Next::Close,
-    };
-    drop(buf);
-    let close_asked = wants_close(request.headers());
-    let response = match Box::pin(router.clone().call(request)).await {
-        Ok(response) => response,
-        Err(infallible) => match infallible {},
-    };
-    let extra = match respond(&mut io, response, close_asked).await {
-        Ok(Some(extra)) if !*stopped.borrow() => extra,
+    // Boxed: reading the head and running the handler take several times the state that
+    // streaming the body does; boxed, that state is freed once done, where inline it would
+    // stay in every idle subscription's task for the stream's whole life.
+    let (mut io, body, length, close) =
+        match Box::pin(answer(io, router, stopped, head_limit, head_timeout)).await {
+            Answer::Body {
+                io,
+                body,
+                length,
+                close,
+            } => (io, body, length, close),
+            Answer::Done(next) => return next,
+        };
+    let extra = match stream_body(&mut io, body, length).await {
+        Ok(Some(extra)) if !close && !*stopped.borrow() => extra,
         Ok(_) => {
             let _ = io.shutdown().await;
             return Next::Close;
@@ -84,6 +81,70 @@ where
         }
     };
     Next::Hyper(Prefixed::new(extra.freeze(), io))
+}
+
+/// How the first request was answered.
+enum Answer<I> {
+    /// The response head is written; its body remains.
+    Body {
+        io: I,
+        body: Body,
+        /// The body's length, `None` for a chunked body.
+        length: Option<u64>,
+        /// Whether the connection closes after the body.
+        close: bool,
+    },
+    /// Nothing more to write here.
+    Done(Next<I>),
+}
+
+/// Reads the head, runs the router, and writes the response head.
+async fn answer<I>(
+    mut io: I,
+    router: &axum::Router,
+    stopped: &mut watch::Receiver<bool>,
+    head_limit: usize,
+    head_timeout: Duration,
+) -> Answer<I>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = BytesMut::new();
+    let read = tokio::time::timeout(head_timeout, read_head(&mut io, &mut buf, head_limit));
+    let request = tokio::select! {
+        read = read => match read {
+            Ok(Ok(Some(request))) => request,
+            Ok(Ok(None)) => return Answer::Done(Next::Hyper(Prefixed::new(buf.freeze(), io))),
+            Ok(Err(_)) | Err(_) => return Answer::Done(Next::Close),
+        },
+        _ = stopped.wait_for(|stop| *stop) => return Answer::Done(Next::Close),
+    };
+    drop(buf);
+    let close_asked = wants_close(request.headers());
+    let response = match router.clone().call(request).await {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
+    };
+    let (parts, body) = response.into_parts();
+    let length = body.size_hint().exact();
+    let close = close_asked || wants_close(&parts.headers);
+    let head = head(&parts, length, close);
+    drop(parts);
+    if let Err(error) = write_flush(&mut io, &head).await {
+        tracing::debug!(%error, "cannot write a response head");
+        return Answer::Done(Next::Close);
+    }
+    Answer::Body {
+        io,
+        body,
+        length,
+        close,
+    }
+}
+
+async fn write_flush<I: AsyncWrite + Unpin>(io: &mut I, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
 }
 
 /// Reads until a complete head is buffered. `Some` when it is a subscription the lean path
@@ -157,27 +218,16 @@ fn wants_close(headers: &HeaderMap) -> bool {
         .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
 }
 
-/// Writes `response`; its body is framed by `Content-Length` when its size is known, else
-/// chunked. Returns the bytes the client sent meanwhile when the connection may serve another
-/// request, `None` when it must close.
-async fn respond<I>(
+/// Writes the body, framed by the length the head announced or chunked. Returns the bytes
+/// the client sent meanwhile, `None` when the client left or the body failed.
+async fn stream_body<I>(
     io: &mut I,
-    response: Response<Body>,
-    close_asked: bool,
+    mut body: Body,
+    length: Option<u64>,
 ) -> io::Result<Option<BytesMut>>
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let (parts, mut body) = response.into_parts();
-    let length = body.size_hint().exact();
-    let close = close_asked || wants_close(&parts.headers);
-    let head = head(&parts, length, close);
-    // The response's headers are not needed while the body streams, and an idle stream keeps
-    // what it holds for hours.
-    drop(parts);
-    io.write_all(&head).await?;
-    drop(head);
-    io.flush().await?;
     let mut extra = BytesMut::new();
     loop {
         let frame = poll_fn(|cx| {
@@ -224,10 +274,9 @@ where
         io.flush().await?;
     }
     if length.is_none() {
-        io.write_all(b"0\r\n\r\n").await?;
-        io.flush().await?;
+        write_flush(io, b"0\r\n\r\n").await?;
     }
-    Ok((!close).then_some(extra))
+    Ok(Some(extra))
 }
 
 /// The status line and headers, with `Date` and the body's framing added as hyper does.
