@@ -4,22 +4,27 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::{STEP, publish_ok, start};
+use crate::net::{client_config, start_tls, tls_connect};
 
 const SUBSCRIBE: &[u8] = b"GET /.well-known/mercure?topic=t HTTP/1.1\r\nHost: x\r\n\r\n";
 const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /// Reads until what was received contains `needle`; returns everything received.
-async fn read_until(socket: &mut TcpStream, seen: &mut Vec<u8>, needle: &str) -> String {
+async fn read_until<S: AsyncRead + Unpin>(
+    socket: &mut S,
+    seen: &mut Vec<u8>,
+    needle: &str,
+) -> String {
     read_while(socket, seen, |text| !text.contains(needle)).await
 }
 
 /// Reads while `more` says so of the text received; returns it.
-async fn read_while(
-    socket: &mut TcpStream,
+async fn read_while<S: AsyncRead + Unpin>(
+    socket: &mut S,
     seen: &mut Vec<u8>,
     more: impl Fn(&str) -> bool,
 ) -> String {
@@ -154,4 +159,19 @@ async fn a_client_leaving_ends_its_subscription() {
     })
     .await
     .expect("the subscription ended with its connection");
+}
+
+#[tokio::test]
+async fn a_stream_over_tls_with_http1_is_flushed_event_by_event() {
+    let (addr, hub, cert) = start_tls(|c| c.anonymous = true).await;
+    let (mut tls, alpn) = tls_connect(addr, client_config(&cert, &[b"http/1.1"])).await;
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+    tls.write_all(SUBSCRIBE).await.expect("write");
+    let mut seen = Vec::new();
+    let head = read_until(&mut tls, &mut seen, "2\r\n:\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    hub.publish(herald_hub::Update::new(vec!["t".into()], "over tls"))
+        .await
+        .expect("publish");
+    read_until(&mut tls, &mut seen, "data: over tls\n\n\r\n").await;
 }
