@@ -47,7 +47,9 @@ pub struct HubConfig {
     pub anonymous: bool,
     /// Publishes subscription events and serves the subscriptions API.
     pub subscriptions: bool,
-    /// Silence after which a `:` comment is sent to each subscriber (zero disables).
+    /// Silence after which a `:` comment is sent to each subscriber (zero disables). One
+    /// shared tick checks every subscriber each quarter of it, so the comment leaves between
+    /// one and one and a quarter intervals of silence.
     #[serde(with = "duration_text")]
     pub heartbeat: Duration,
     /// Longest life of a subscription stream, after which it ends cleanly and clients resume

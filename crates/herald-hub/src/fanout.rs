@@ -7,10 +7,11 @@
 //! `Last-Event-ID`, and memory stays bounded.
 
 mod queue;
+mod ticks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 
 pub use queue::Queue;
 use queue::{Pushed, Slot};
+pub use ticks::{Clock, Heartbeats};
 
 use crate::topic::{TopicSelector, any_matches};
 use crate::update::Record;
@@ -111,7 +113,12 @@ pub struct Fanout {
     pending: Mutex<Vec<Arc<Slot>>>,
     /// Wakes the flush tick when `pending` stops being empty.
     tick: Arc<Notify>,
+    /// Whether the ticks run (they start with the first subscriber).
     ticking: AtomicBool,
+    /// Silence after which a subscriber is sent a heartbeat (zero: never).
+    heartbeat: Duration,
+    /// What the subscribers' clocks count from.
+    epoch: tokio::time::Instant,
     pub(crate) delivered: Counter,
     pub(crate) slow_disconnects: Counter,
 }
@@ -139,6 +146,17 @@ pub struct Registration {
     fanout: Arc<Fanout>,
 }
 
+impl Registration {
+    /// The subscriber's clock, for [`Heartbeats`].
+    pub fn clock(&self) -> Clock {
+        Clock::new(
+            self.queue.slot().clone(),
+            self.fanout.epoch,
+            self.fanout.heartbeat,
+        )
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.fanout.remove(self.key);
@@ -164,9 +182,19 @@ impl Fanout {
             pending: Mutex::new(Vec::new()),
             tick: Arc::new(Notify::new()),
             ticking: AtomicBool::new(false),
+            heartbeat: Duration::ZERO,
+            epoch: tokio::time::Instant::now(),
             delivered: Counter::default(),
             slow_disconnects: Counter::default(),
         }
+    }
+
+    /// Sends each subscriber whose stream uses [`Heartbeats`] a heartbeat after `every` of
+    /// silence (zero: never), all driven by one shared tick.
+    #[must_use]
+    pub fn heartbeat(mut self, every: Duration) -> Fanout {
+        self.heartbeat = every;
+        self
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Registry> {
@@ -228,9 +256,10 @@ impl Fanout {
         }
     }
 
-    /// Starts the shared flush tick, once, when there is one and a runtime to run it.
+    /// Starts the shared ticks, once, when there are some and a runtime to run them.
     fn start_ticking(self: &Arc<Self>) {
-        if self.flush_interval.is_zero() || self.ticking.load(Ordering::Acquire) {
+        let none = self.flush_interval.is_zero() && self.heartbeat.is_zero();
+        if none || self.ticking.load(Ordering::Acquire) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -239,11 +268,31 @@ impl Fanout {
         if self.ticking.swap(true, Ordering::AcqRel) {
             return;
         }
-        runtime.spawn(flush_ticks(
-            Arc::downgrade(self),
-            self.tick.clone(),
-            self.flush_interval,
-        ));
+        if !self.flush_interval.is_zero() {
+            runtime.spawn(ticks::flush_ticks(
+                Arc::downgrade(self),
+                self.tick.clone(),
+                self.flush_interval,
+            ));
+        }
+        if !self.heartbeat.is_zero() {
+            runtime.spawn(ticks::heartbeat_ticks(Arc::downgrade(self), self.heartbeat));
+        }
+    }
+
+    /// The queues to wake at this flush tick.
+    fn take_pending(&self) -> Vec<Arc<Slot>> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Wakes the readers that have sent nothing for the heartbeat interval.
+    fn wake_silent(&self) {
+        let registry = self.read();
+        for (entry, _) in registry.entries.values() {
+            if ticks::is_silent(&entry.slot, self.epoch, self.heartbeat) {
+                entry.slot.wake();
+            }
+        }
     }
 
     fn remove(&self, key: u64) {
@@ -337,6 +386,7 @@ impl Fanout {
             return;
         }
         if self.flush_interval.is_zero() || !self.ticking.load(Ordering::Acquire) {
+            // No flush tick (none configured, or no runtime to run it): wake at once.
             wake.iter().for_each(|slot| slot.wake());
             return;
         }
@@ -357,197 +407,5 @@ impl Drop for Fanout {
     }
 }
 
-/// The shared flush tick: once updates are waiting, sleeps `every`, then wakes every reader
-/// with waiting updates. Ends with the fan-out.
-async fn flush_ticks(fanout: Weak<Fanout>, tick: Arc<Notify>, every: Duration) {
-    loop {
-        tick.notified().await;
-        tokio::time::sleep(every).await;
-        let Some(fanout) = fanout.upgrade() else {
-            return;
-        };
-        let due = std::mem::take(&mut *fanout.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        drop(fanout);
-        due.iter().for_each(|slot| slot.wake());
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::task::Poll;
-
-    use crate::update::Update;
-
-    fn subscriber(selectors: &[&str], private: &[&str]) -> Subscriber {
-        Subscriber {
-            id: "urn:uuid:test".into(),
-            selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
-            private_selectors: private.iter().map(|s| TopicSelector::new(s)).collect(),
-            payload: None,
-        }
-    }
-
-    fn record(seq: u64, topics: &[&str], private: bool) -> Arc<Record> {
-        let mut update = Update::new(topics.iter().map(|t| t.to_string()).collect(), "d");
-        update.private = private;
-        Arc::new(Record::new(seq, update).expect("record"))
-    }
-
-    /// The next queued update's position: `Some(Some(seq))`, `Some(None)` once closed and
-    /// drained, `None` while empty.
-    fn next(queue: &mut Queue) -> Option<Option<u64>> {
-        match queue.try_recv() {
-            Poll::Ready(record) => Some(record.map(|r| r.seq)),
-            Poll::Pending => None,
-        }
-    }
-
-    #[test]
-    fn routes_by_exact_template_wildcard_and_alternate_topics() {
-        let fanout = Arc::new(Fanout::new(8));
-        let mut exact = fanout.register(subscriber(&["a"], &[]));
-        let mut template = fanout.register(subscriber(&["https://e.com/b/{id}"], &[]));
-        let mut all = fanout.register(subscriber(&["*"], &[]));
-        fanout.deliver(&record(1, &["x", "a"], false));
-        fanout.deliver(&record(2, &["https://e.com/b/1"], false));
-        fanout.deliver(&record(3, &["a"], true));
-        assert_eq!(next(&mut exact.queue), Some(Some(1)), "alternate topic");
-        assert_eq!(next(&mut exact.queue), None, "private update withheld");
-        assert_eq!(next(&mut template.queue), Some(Some(2)));
-        assert_eq!(next(&mut all.queue), Some(Some(1)));
-        assert_eq!(next(&mut all.queue), Some(Some(2)));
-        assert_eq!(next(&mut all.queue), None);
-    }
-
-    #[test]
-    fn a_subscriber_matching_several_ways_gets_each_update_once() {
-        let fanout = Arc::new(Fanout::new(8));
-        let mut twice = fanout.register(subscriber(&["a", "a", "{x}", "*"], &[]));
-        fanout.deliver(&record(1, &["a", "b"], false));
-        assert_eq!(next(&mut twice.queue), Some(Some(1)));
-        assert_eq!(next(&mut twice.queue), None);
-        drop(twice);
-        assert!(fanout.read().exact.is_empty() && fanout.read().patterns.is_empty());
-    }
-
-    #[test]
-    fn leaving_a_crowded_topic_keeps_the_others_and_reuses_the_place() {
-        let fanout = Arc::new(Fanout::new(8));
-        let mut all: Vec<Registration> = (0..5)
-            .map(|_| fanout.register(subscriber(&["a"], &[])))
-            .collect();
-        let gone = all.remove(2);
-        drop(gone);
-        assert_eq!(fanout.read().exact["a"].len(), 4);
-        all.push(fanout.register(subscriber(&["a"], &[])));
-        let highest = fanout.read().exact["a"]
-            .iter()
-            .map(|(place, _)| place)
-            .max();
-        assert_eq!(highest, Some(4), "the freed place is reused");
-        fanout.deliver(&record(1, &["a"], false));
-        for registration in &mut all {
-            assert_eq!(next(&mut registration.queue), Some(Some(1)));
-        }
-        all.clear();
-        assert!(fanout.read().exact.is_empty());
-    }
-
-    #[test]
-    fn d22_full_queue_disconnects_instead_of_blocking() {
-        let fanout = Arc::new(Fanout::new(2));
-        let mut slow = fanout.register(subscriber(&["a"], &[]));
-        for seq in 1..=3 {
-            fanout.deliver(&record(seq, &["a"], false));
-        }
-        assert_eq!(fanout.len(), 0, "removed when its queue overflowed");
-        assert_eq!(next(&mut slow.queue), Some(Some(1)));
-        assert_eq!(next(&mut slow.queue), Some(Some(2)));
-        assert_eq!(next(&mut slow.queue), Some(None), "closed once drained");
-    }
-
-    #[test]
-    fn close_all_ends_every_queue_after_what_it_holds() {
-        let fanout = Arc::new(Fanout::new(8));
-        let mut one = fanout.register(subscriber(&["a"], &[]));
-        fanout.deliver(&record(1, &["a"], false));
-        fanout.close_all();
-        assert_eq!(next(&mut one.queue), Some(Some(1)));
-        assert_eq!(next(&mut one.queue), Some(None));
-    }
-
-    /// A waker that counts its wake-ups.
-    struct Count(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_burst_wakes_the_reader_once_and_is_read_in_one_go() {
-        let fanout = Arc::new(Fanout::new(8));
-        let mut reader = fanout.register(subscriber(&["a"], &[]));
-        let count = Arc::new(Count(Default::default()));
-        let waker = std::task::Waker::from(count.clone());
-        let mut cx = std::task::Context::from_waker(&waker);
-        assert!(reader.queue.poll_recv(&mut cx).is_pending());
-        for seq in 1..=3 {
-            fanout.deliver(&record(seq, &["a"], false));
-        }
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            1,
-            "one wake-up for the burst"
-        );
-        for seq in 1..=3 {
-            match reader.queue.poll_recv(&mut cx) {
-                Poll::Ready(Some(record)) => assert_eq!(record.seq, seq),
-                other => panic!("expected {seq}, got {other:?}"),
-            }
-        }
-        assert!(reader.queue.poll_recv(&mut cx).is_pending());
-        fanout.deliver(&record(4, &["a"], false));
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            2,
-            "woken again once drained"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn with_a_flush_interval_the_shared_tick_wakes_readers_together() {
-        let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(5)));
-        let mut reader = fanout.register(subscriber(&["a"], &[]));
-        let count = Arc::new(Count(Default::default()));
-        let waker = std::task::Waker::from(count.clone());
-        let mut cx = std::task::Context::from_waker(&waker);
-        assert!(reader.queue.poll_recv(&mut cx).is_pending());
-        tokio::task::yield_now().await; // let the tick start waiting
-        fanout.deliver(&record(1, &["a"], false));
-        fanout.deliver(&record(2, &["a"], false));
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            0,
-            "not woken before the tick"
-        );
-        tokio::time::sleep(Duration::from_millis(6)).await;
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once by the tick");
-        assert!(matches!(
-            reader.queue.poll_recv(&mut cx),
-            Poll::Ready(Some(_))
-        ));
-    }
-
-    #[test]
-    fn d22_dropping_the_registration_unsubscribes() {
-        let fanout = Arc::new(Fanout::new(2));
-        let registration = fanout.register(subscriber(&["a", "{x}"], &[]));
-        assert_eq!(fanout.len(), 1);
-        drop(registration);
-        assert!(fanout.is_empty());
-        assert!(fanout.read().exact.is_empty() && fanout.read().patterns.is_empty());
-    }
-}
+mod tests;

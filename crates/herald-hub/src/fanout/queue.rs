@@ -8,6 +8,7 @@
 //!   waiting updates at once (see [`super::Fanout`]).
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -29,6 +30,9 @@ struct State {
 pub(crate) struct Slot {
     state: Mutex<State>,
     waker: AtomicWaker,
+    /// When the reader last sent something, in milliseconds since the fan-out's epoch (see
+    /// [`super::ticks`]).
+    pub(super) touched: AtomicU64,
 }
 
 /// What a push did.
@@ -91,6 +95,11 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// The slot this queue reads.
+    pub(super) fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
     pub(crate) fn new(slot: Arc<Slot>) -> Queue {
         Queue {
             slot,
