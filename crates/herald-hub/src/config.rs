@@ -47,7 +47,9 @@ pub struct HubConfig {
     pub anonymous: bool,
     /// Publishes subscription events and serves the subscriptions API.
     pub subscriptions: bool,
-    /// Silence after which a `:` comment is sent to each subscriber (zero disables).
+    /// Silence after which a `:` comment is sent to each subscriber (zero disables). One
+    /// shared tick checks every subscriber each quarter of it, so the comment leaves between
+    /// one and one and a quarter intervals of silence.
     #[serde(with = "duration_text")]
     pub heartbeat: Duration,
     /// Longest life of a subscription stream, after which it ends cleanly and clients resume
@@ -92,6 +94,12 @@ pub struct HubConfig {
     /// closed (zero: no bound).
     #[serde(with = "duration_text")]
     pub send_timeout: Duration,
+    /// How long an update may wait to be written so that the updates arriving meanwhile leave
+    /// in the same write: subscribers with waiting updates are woken together by one shared
+    /// tick at this interval (zero: each is woken at once, one write per update under light
+    /// load). It bounds the latency it adds.
+    #[serde(with = "duration_text")]
+    pub flush_interval: Duration,
     /// How long a graceful shutdown waits for connections to close before cutting them.
     #[serde(with = "duration_text")]
     pub grace_period: Duration,
@@ -133,6 +141,7 @@ impl Default for HubConfig {
             max_header_size: 32 * 1024,
             grace_period: Duration::from_secs(10),
             send_timeout: Duration::from_secs(30),
+            flush_interval: Duration::from_millis(5),
             max_update_size: 1024 * 1024,
             publish_rate: 1_000,
             cors_origins: Vec::new(),

@@ -6,11 +6,21 @@
 //! subscriber. A subscriber whose queue is full is disconnected: it resumes from history with
 //! `Last-Event-ID`, and memory stays bounded.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+mod queue;
+mod ticks;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::mpsc;
+use slab::Slab;
+use tokio::sync::Notify;
+
+pub use queue::Queue;
+use queue::{Pushed, Slot};
+pub use ticks::{Clock, Heartbeats};
 
 use crate::topic::{TopicSelector, any_matches};
 use crate::update::Record;
@@ -42,23 +52,73 @@ impl Subscriber {
     }
 }
 
+/// A registered subscriber: who it is and its queue.
 struct Entry {
+    key: u64,
     subscriber: Arc<Subscriber>,
-    queue: mpsc::Sender<Arc<Record>>,
+    slot: Arc<Slot>,
 }
 
+/// Subscribers by selector. The lists hold the entries themselves, so a delivery reads each
+/// matching subscriber straight from its topic's list; they are slabs, so that a subscriber
+/// leaves its lists in constant time even when thousands share a topic.
 #[derive(Default)]
 struct Registry {
     next_key: u64,
-    entries: HashMap<u64, Entry>,
-    exact: HashMap<String, Vec<u64>>,
-    patterns: HashMap<String, (TopicSelector, Vec<u64>)>,
+    /// Each entry, with its place in the list of each of its selectors (`None` for a selector
+    /// it repeats).
+    entries: HashMap<u64, (Arc<Entry>, Vec<Option<usize>>)>,
+    exact: HashMap<String, Slab<Arc<Entry>>>,
+    patterns: HashMap<String, (TopicSelector, Slab<Arc<Entry>>)>,
+}
+
+impl Registry {
+    fn list(&mut self, selector: &TopicSelector) -> &mut Slab<Arc<Entry>> {
+        if selector.is_wildcard() || selector.is_template() {
+            &mut self
+                .patterns
+                .entry(selector.as_str().to_owned())
+                .or_insert_with(|| (selector.clone(), Slab::new()))
+                .1
+        } else {
+            self.exact.entry(selector.as_str().to_owned()).or_default()
+        }
+    }
+
+    /// Takes `place` out of `selector`'s list, and drops the list once empty.
+    fn leave(&mut self, selector: &TopicSelector, place: usize) {
+        let text = selector.as_str();
+        if selector.is_wildcard() || selector.is_template() {
+            if let Some((_, list)) = self.patterns.get_mut(text) {
+                list.try_remove(place);
+                if list.is_empty() {
+                    self.patterns.remove(text);
+                }
+            }
+        } else if let Some(list) = self.exact.get_mut(text) {
+            list.try_remove(place);
+            if list.is_empty() {
+                self.exact.remove(text);
+            }
+        }
+    }
 }
 
 /// The live subscribers of this node.
 pub struct Fanout {
     registry: RwLock<Registry>,
     queue_len: usize,
+    flush_interval: Duration,
+    /// Queues that received updates since the last flush tick, to wake at the next one.
+    pending: Mutex<Vec<Arc<Slot>>>,
+    /// Wakes the flush tick when `pending` stops being empty.
+    tick: Arc<Notify>,
+    /// Whether the ticks run (they start with the first subscriber).
+    ticking: AtomicBool,
+    /// Silence after which a subscriber is sent a heartbeat (zero: never).
+    heartbeat: Duration,
+    /// What the subscribers' clocks count from.
+    epoch: tokio::time::Instant,
     pub(crate) delivered: Counter,
     pub(crate) slow_disconnects: Counter,
 }
@@ -68,6 +128,7 @@ impl std::fmt::Debug for Fanout {
         f.debug_struct("Fanout")
             .field("subscribers", &self.len())
             .field("queue_len", &self.queue_len)
+            .field("flush_interval", &self.flush_interval)
             .finish()
     }
 }
@@ -78,11 +139,22 @@ impl std::fmt::Debug for Fanout {
 pub struct Registration {
     /// The updates routed to the subscriber, in order. It closes when the subscriber is
     /// disconnected (queue overflow or shutdown).
-    pub queue: mpsc::Receiver<Arc<Record>>,
+    pub queue: Queue,
     /// The subscriber.
     pub subscriber: Arc<Subscriber>,
     key: u64,
     fanout: Arc<Fanout>,
+}
+
+impl Registration {
+    /// The subscriber's clock, for [`Heartbeats`].
+    pub fn clock(&self) -> Clock {
+        Clock::new(
+            self.queue.slot().clone(),
+            self.fanout.epoch,
+            self.fanout.heartbeat,
+        )
+    }
 }
 
 impl Drop for Registration {
@@ -92,14 +164,37 @@ impl Drop for Registration {
 }
 
 impl Fanout {
-    /// An empty fan-out whose subscribers each get a queue of `queue_len` updates.
+    /// An empty fan-out whose subscribers each get a queue of `queue_len` updates, woken as
+    /// soon as an update is queued.
     pub fn new(queue_len: usize) -> Fanout {
+        Fanout::with_flush_interval(queue_len, Duration::ZERO)
+    }
+
+    /// An empty fan-out whose subscribers each get a queue of `queue_len` updates. With a
+    /// non-zero `flush_interval`, a subscriber with waiting updates is woken by a shared tick
+    /// at most that long after the first of them was queued, so that what arrives meanwhile
+    /// leaves in the same write; zero wakes it at once.
+    pub fn with_flush_interval(queue_len: usize, flush_interval: Duration) -> Fanout {
         Fanout {
             registry: RwLock::new(Registry::default()),
             queue_len: queue_len.max(1),
+            flush_interval,
+            pending: Mutex::new(Vec::new()),
+            tick: Arc::new(Notify::new()),
+            ticking: AtomicBool::new(false),
+            heartbeat: Duration::ZERO,
+            epoch: tokio::time::Instant::now(),
             delivered: Counter::default(),
             slow_disconnects: Counter::default(),
         }
+    }
+
+    /// Sends each subscriber whose stream uses [`Heartbeats`] a heartbeat after `every` of
+    /// silence (zero: never), all driven by one shared tick.
+    #[must_use]
+    pub fn heartbeat(mut self, every: Duration) -> Fanout {
+        self.heartbeat = every;
+        self
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Registry> {
@@ -125,67 +220,89 @@ impl Fanout {
         self.read()
             .entries
             .values()
-            .map(|e| e.subscriber.clone())
+            .map(|(e, _)| e.subscriber.clone())
             .collect()
     }
 
     /// Adds a subscriber; it receives every update delivered from now on that it
     /// [`wants`](Subscriber::wants).
     pub fn register(self: &Arc<Self>, subscriber: Subscriber) -> Registration {
-        let (tx, rx) = mpsc::channel(self.queue_len);
+        self.start_ticking();
+        let slot = Arc::new(Slot::default());
         let subscriber = Arc::new(subscriber);
         let mut registry = self.write();
         let key = registry.next_key;
         registry.next_key += 1;
-        for selector in &subscriber.selectors {
-            if selector.is_wildcard() || selector.is_template() {
-                registry
-                    .patterns
-                    .entry(selector.as_str().to_owned())
-                    .or_insert_with(|| (selector.clone(), Vec::new()))
-                    .1
-                    .push(key);
-            } else {
-                registry
-                    .exact
-                    .entry(selector.as_str().to_owned())
-                    .or_default()
-                    .push(key);
-            }
-        }
-        registry.entries.insert(
+        let entry = Arc::new(Entry {
             key,
-            Entry {
-                subscriber: subscriber.clone(),
-                queue: tx,
-            },
-        );
+            subscriber: subscriber.clone(),
+            slot: slot.clone(),
+        });
+        let mut seen = HashSet::new();
+        let places = subscriber
+            .selectors
+            .iter()
+            .map(|selector| {
+                seen.insert(selector.as_str())
+                    .then(|| registry.list(selector).insert(entry.clone()))
+            })
+            .collect();
+        registry.entries.insert(key, (entry, places));
         Registration {
-            queue: rx,
+            queue: Queue::new(slot),
             subscriber,
             key,
             fanout: self.clone(),
         }
     }
 
-    fn remove(&self, key: u64) {
-        let mut registry = self.write();
-        let Some(entry) = registry.entries.remove(&key) else {
+    /// Starts the shared ticks, once, when there are some and a runtime to run them.
+    fn start_ticking(self: &Arc<Self>) {
+        let none = self.flush_interval.is_zero() && self.heartbeat.is_zero();
+        if none || self.ticking.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        for selector in &entry.subscriber.selectors {
-            let text = selector.as_str();
-            if let Some(keys) = registry.exact.get_mut(text) {
-                keys.retain(|k| *k != key);
-                if keys.is_empty() {
-                    registry.exact.remove(text);
-                }
+        if self.ticking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if !self.flush_interval.is_zero() {
+            runtime.spawn(ticks::flush_ticks(
+                Arc::downgrade(self),
+                self.tick.clone(),
+                self.flush_interval,
+            ));
+        }
+        if !self.heartbeat.is_zero() {
+            runtime.spawn(ticks::heartbeat_ticks(Arc::downgrade(self), self.heartbeat));
+        }
+    }
+
+    /// The queues to wake at this flush tick.
+    fn take_pending(&self) -> Vec<Arc<Slot>> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Wakes the readers that have sent nothing for the heartbeat interval.
+    fn wake_silent(&self) {
+        let registry = self.read();
+        for (entry, _) in registry.entries.values() {
+            if ticks::is_silent(&entry.slot, self.epoch, self.heartbeat) {
+                entry.slot.wake();
             }
-            if let Some((_, keys)) = registry.patterns.get_mut(text) {
-                keys.retain(|k| *k != key);
-                if keys.is_empty() {
-                    registry.patterns.remove(text);
-                }
+        }
+    }
+
+    fn remove(&self, key: u64) {
+        let mut registry = self.write();
+        let Some((entry, places)) = registry.entries.remove(&key) else {
+            return;
+        };
+        for (selector, place) in entry.subscriber.selectors.iter().zip(places) {
+            if let Some(place) = place {
+                registry.leave(selector, place);
             }
         }
     }
@@ -193,6 +310,9 @@ impl Fanout {
     /// Disconnects every subscriber (their queues close once drained).
     pub fn close_all(&self) {
         let mut registry = self.write();
+        for (entry, _) in registry.entries.values() {
+            entry.slot.close();
+        }
         registry.entries.clear();
         registry.exact.clear();
         registry.patterns.clear();
@@ -202,108 +322,90 @@ impl Fanout {
     /// subscriber whose queue is full is disconnected.
     pub fn deliver(&self, record: &Arc<Record>) {
         let mut slow = Vec::new();
+        let mut wake = Vec::new();
+        let mut delivered = 0u64;
         {
             let registry = self.read();
             let topics = &record.update().topics;
-            let mut keys: Vec<u64> = Vec::new();
+            let mut lists: Vec<&Slab<Arc<Entry>>> = Vec::new();
             for topic in topics {
                 if let Some(found) = registry.exact.get(topic.as_str()) {
-                    keys.extend_from_slice(found);
+                    lists.push(found);
                 }
             }
             for (selector, found) in registry.patterns.values() {
                 if topics.iter().any(|t| selector.matches(t)) {
-                    keys.extend_from_slice(found);
+                    lists.push(found);
                 }
             }
-            keys.sort_unstable();
-            keys.dedup();
-            for key in keys {
-                let Some(entry) = registry.entries.get(&key) else {
-                    continue;
-                };
+            let mut push = |entry: &Arc<Entry>| {
                 if !entry.subscriber.may_see(record) {
-                    continue;
+                    return;
                 }
-                match entry.queue.try_send(record.clone()) {
-                    Ok(()) => {
-                        self.delivered.inc();
+                match entry.slot.push(record, self.queue_len) {
+                    Pushed::Queued => delivered += 1,
+                    Pushed::Wake => {
+                        delivered += 1;
+                        wake.push(entry.slot.clone());
                     }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
+                    Pushed::Full => {
                         self.slow_disconnects.inc();
                         tracing::info!(subscriber = %entry.subscriber.id, "slow subscriber disconnected: its queue is full");
-                        slow.push(key);
+                        slow.push(entry.key);
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => slow.push(key),
+                    Pushed::Closed => slow.push(entry.key),
+                }
+            };
+            match lists.as_slice() {
+                [] => {}
+                // The common case: one list, each subscriber in it once.
+                [list] => list.iter().for_each(|(_, entry)| push(entry)),
+                // Several selectors of one subscriber may match: deliver once.
+                _ => {
+                    let mut all: Vec<&Arc<Entry>> = lists
+                        .iter()
+                        .flat_map(|l| l.iter().map(|(_, e)| e))
+                        .collect();
+                    all.sort_unstable_by_key(|e| e.key);
+                    all.dedup_by_key(|e| e.key);
+                    all.into_iter().for_each(push);
                 }
             }
         }
+        self.delivered.inc_by(delivered);
+        self.schedule(wake);
         for key in slow {
             self.remove(key);
         }
     }
+
+    /// Wakes the readers of queues that just received their first waiting update: now, or at
+    /// the next flush tick.
+    fn schedule(&self, wake: Vec<Arc<Slot>>) {
+        if wake.is_empty() {
+            return;
+        }
+        if self.flush_interval.is_zero() || !self.ticking.load(Ordering::Acquire) {
+            // No flush tick (none configured, or no runtime to run it): wake at once.
+            wake.iter().for_each(|slot| slot.wake());
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let first = pending.is_empty();
+        pending.extend(wake);
+        drop(pending);
+        if first {
+            self.tick.notify_one();
+        }
+    }
+}
+
+impl Drop for Fanout {
+    fn drop(&mut self) {
+        // Lets the flush tick notice that the fan-out is gone.
+        self.tick.notify_one();
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::update::Update;
-
-    fn subscriber(selectors: &[&str], private: &[&str]) -> Subscriber {
-        Subscriber {
-            id: "urn:uuid:test".into(),
-            selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
-            private_selectors: private.iter().map(|s| TopicSelector::new(s)).collect(),
-            payload: None,
-        }
-    }
-
-    fn record(seq: u64, topics: &[&str], private: bool) -> Arc<Record> {
-        let mut update = Update::new(topics.iter().map(|t| t.to_string()).collect(), "d");
-        update.private = private;
-        Arc::new(Record::new(seq, update).expect("record"))
-    }
-
-    #[test]
-    fn routes_by_exact_template_wildcard_and_alternate_topics() {
-        let fanout = Arc::new(Fanout::new(8));
-        let mut exact = fanout.register(subscriber(&["a"], &[]));
-        let mut template = fanout.register(subscriber(&["https://e.com/b/{id}"], &[]));
-        let mut all = fanout.register(subscriber(&["*"], &[]));
-        fanout.deliver(&record(1, &["x", "a"], false));
-        fanout.deliver(&record(2, &["https://e.com/b/1"], false));
-        fanout.deliver(&record(3, &["a"], true));
-        assert_eq!(exact.queue.try_recv().expect("alternate topic").seq, 1);
-        assert!(exact.queue.try_recv().is_err(), "private update withheld");
-        assert_eq!(template.queue.try_recv().expect("template").seq, 2);
-        assert_eq!(all.queue.try_recv().expect("*").seq, 1);
-        assert_eq!(all.queue.try_recv().expect("*").seq, 2);
-        assert!(all.queue.try_recv().is_err());
-    }
-
-    #[test]
-    fn d22_full_queue_disconnects_instead_of_blocking() {
-        let fanout = Arc::new(Fanout::new(2));
-        let mut slow = fanout.register(subscriber(&["a"], &[]));
-        for seq in 1..=3 {
-            fanout.deliver(&record(seq, &["a"], false));
-        }
-        assert_eq!(fanout.len(), 0, "removed when its queue overflowed");
-        assert_eq!(slow.queue.try_recv().expect("queued").seq, 1);
-        assert_eq!(slow.queue.try_recv().expect("queued").seq, 2);
-        assert!(matches!(
-            slow.queue.try_recv(),
-            Err(mpsc::error::TryRecvError::Disconnected)
-        ));
-    }
-
-    #[test]
-    fn d22_dropping_the_registration_unsubscribes() {
-        let fanout = Arc::new(Fanout::new(2));
-        let registration = fanout.register(subscriber(&["a", "{x}"], &[]));
-        assert_eq!(fanout.len(), 1);
-        drop(registration);
-        assert!(fanout.is_empty());
-        assert!(fanout.read().exact.is_empty() && fanout.read().patterns.is_empty());
-    }
-}
+mod tests;

@@ -72,7 +72,10 @@ impl Hub {
             key_config(&config.subscriber_jwt),
         )?;
         let publish_rate = PublishRate::new(config.publish_rate);
-        let fanout = Arc::new(Fanout::new(config.subscriber_queue));
+        let fanout = Arc::new(
+            Fanout::with_flush_interval(config.subscriber_queue, config.flush_interval)
+                .heartbeat(config.heartbeat),
+        );
         let metrics = Metrics::new(&fanout);
         let transport: Arc<dyn Transport> = match &config.data_dir {
             Some(dir) => Arc::new(DurableTransport::open(

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{Refusal, claims, query_values};
 use crate::auth::{AuthError, Role};
-use crate::fanout::{Registration, Subscriber};
+use crate::fanout::{Heartbeats, Registration, Subscriber};
 use crate::hub::HubState;
 use crate::topic::TopicSelector;
 use crate::transport::{History, Since};
@@ -92,6 +92,7 @@ pub(crate) async fn subscribe(
         None => History::default(),
     };
 
+    let clock = connection.registration.clock();
     let live = ReplayThenLive::new(history.records, history.up_to, connection, |r| r.seq)
         .map(|record| record.bytes().clone());
     let until = async move {
@@ -104,7 +105,8 @@ pub(crate) async fn subscribe(
     let body = Coalesce::new(live, MAX_WRITE)
         .inspect(move |bytes| counted.metrics.bytes_written(bytes.len()))
         .take_until(Box::pin(until));
-    let mut sse = Sse::from_bytes(body).keep_alive(state.config.heartbeat);
+    // Heartbeats come from the fan-out's shared tick, not from a timer per subscriber.
+    let mut sse = Sse::from_bytes(Heartbeats::new(body, clock));
     if requested.is_some()
         && let Ok(value) = HeaderValue::from_str(&history.last_event_id)
     {

@@ -5,6 +5,7 @@
 //! axum's own `serve` speaks only plain sockets, so the accept loop lives here, on hyper-util's
 //! auto builder (which tells HTTP/1.1 from the HTTP/2 preface) and tokio-rustls.
 
+mod lean;
 mod stall;
 pub mod tls;
 
@@ -97,9 +98,14 @@ impl Server {
             ));
         }
         let state = self.hub.state.clone();
-        let service = TowerToHyperService::new(self.hub.router());
-        let builder = connection_builder(&state);
-        let acceptor = self.tls.map(TlsAcceptor::from);
+        let router = self.hub.router();
+        let shared = Arc::new(Shared {
+            builder: connection_builder(&state),
+            hyper: TowerToHyperService::new(router.clone()),
+            router,
+            acceptor: self.tls.map(TlsAcceptor::from),
+            state: state.clone(),
+        });
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
         let mut accept = futures::stream::select_all(self.listeners.into_iter().map(|listener| {
@@ -127,17 +133,11 @@ impl Server {
                     if max != 0 && connections.len() >= max {
                         tracing::warn!(%peer, max, "connection refused: too many connections");
                         state.metrics.rejected("max_connections");
-                        tokio::spawn(refuse(stream, acceptor.clone(), builder.clone()));
+                        tokio::spawn(refuse(stream, shared.acceptor.clone(), shared.builder.clone()));
                         continue;
                     }
-                    connections.spawn(connection(
-                        stream,
-                        acceptor.clone(),
-                        builder.clone(),
-                        service.clone(),
-                        stopped.clone(),
-                        state.clone(),
-                    ));
+                    let fut = connection(stream, shared.clone(), stopped.clone());
+                    connections.spawn(fut);
                 }
             }
         }
@@ -166,12 +166,16 @@ impl Server {
     }
 }
 
+/// The largest request head: the request line and the headers each have their own bound,
+/// checked with a clear answer by the limits layer, so the buffer fits both.
+fn head_limit(config: &crate::config::HubConfig) -> usize {
+    (config.max_url_size + config.max_header_size).max(8192)
+}
+
 fn connection_builder(state: &HubState) -> auto::Builder<TokioExecutor> {
     let config = &state.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // The head holds the request line and the headers; each has its own bound, checked with a
-    // clear answer by the limits layer, so the buffer fits both.
-    let head = (config.max_url_size + config.max_header_size).max(8192);
+    let head = head_limit(config);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -185,23 +189,37 @@ fn connection_builder(state: &HubState) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serves one connection until it ends, or gracefully once `stopped` turns true.
-async fn connection(
-    stream: TcpStream,
-    acceptor: Option<TlsAcceptor>,
+/// What every connection of a server shares.
+struct Shared {
     builder: auto::Builder<TokioExecutor>,
-    service: TowerToHyperService<axum::Router>,
-    mut stopped: watch::Receiver<bool>,
+    /// Serves the lean path's requests.
+    router: axum::Router,
+    /// Serves hyper's.
+    hyper: TowerToHyperService<axum::Router>,
+    acceptor: Option<TlsAcceptor>,
     state: Arc<HubState>,
-) {
+}
+
+/// Serves one connection until it ends, or gracefully once `stopped` turns true.
+///
+/// An idle subscription's task holds this future for its whole life, so its size counts: what
+/// every connection shares is behind one `Arc`, and the TLS path (whose stream is large) is
+/// boxed, leaving a plain connection's task small.
+async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let state = &shared.state;
     let _open = state.metrics.connection_opened();
     let timeout = state.config.send_timeout;
-    let stalled = match acceptor {
-        None => serve_io(stream, &builder, service, &mut stopped, timeout).await,
-        Some(acceptor) => match handshake(&acceptor, stream).await {
-            Some(tls) => serve_io(tls, &builder, service, &mut stopped, timeout).await,
-            None => false,
-        },
+    let stalled = match &shared.acceptor {
+        None => serve_io(stream, &shared, &mut stopped).await,
+        Some(acceptor) => {
+            Box::pin(async {
+                match handshake(acceptor, stream).await {
+                    Some(tls) => serve_io(tls, &shared, &mut stopped).await,
+                    None => false,
+                }
+            })
+            .await
+        }
     };
     if stalled {
         tracing::info!(?timeout, "connection closed: the client stopped reading");
@@ -228,34 +246,55 @@ async fn handshake(
 
 /// Serves one connection; returns whether it was closed because its client stopped reading
 /// for longer than `send_timeout`.
-async fn serve_io<I>(
+async fn serve_io<I>(io: I, shared: &Shared, stopped: &mut watch::Receiver<bool>) -> bool
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = &shared.state.config;
+    let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
+    let io = match lean::first_request(
+        io,
+        &shared.router,
+        stopped,
+        head_limit(config),
+        HEADER_READ_TIMEOUT,
+    )
+    .await
+    {
+        lean::Next::Close => return stalled.get(),
+        lean::Next::Hyper(io) => io,
+    };
+    // Boxed: an idle event stream's task then holds only the lean path's small state.
+    Box::pin(serve_hyper(
+        io,
+        &shared.builder,
+        shared.hyper.clone(),
+        stopped,
+    ))
+    .await;
+    stalled.get()
+}
+
+/// Serves a connection with hyper until it ends, or gracefully once `stopped` turns true.
+async fn serve_hyper<I>(
     io: I,
     builder: &auto::Builder<TokioExecutor>,
     service: TowerToHyperService<axum::Router>,
     stopped: &mut watch::Receiver<bool>,
-    send_timeout: Duration,
-) -> bool
-where
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (io, stall) = stall::StallDetect::new(io);
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
-    let mut stuck = pin!(stall::stalled_for(stall, send_timeout));
     let result = tokio::select! {
         result = conn.as_mut() => result,
-        () = &mut stuck => return true,
         _ = async { stopped.wait_for(|stop| *stop).await.is_ok() } => {
             conn.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = conn.as_mut() => result,
-                () = stuck => return true,
-            }
+            conn.as_mut().await
         }
     };
     if let Err(error) = result {
         tracing::debug!(%error, "connection ended with an error");
     }
-    false
 }
 
 /// Answers every request on an over-the-limit connection with `503` and `Retry-After`.

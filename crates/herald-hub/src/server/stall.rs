@@ -1,44 +1,73 @@
-//! Closing connections whose client stopped reading: an I/O wrapper that notes when a write
-//! starts waiting for the socket, and a watch that fires once one has waited too long.
+//! Closing connections whose client stopped reading: an I/O wrapper that starts a timer when a
+//! write has to wait for the socket, and fails the write once it has waited too long.
 //!
 //! A subscriber that stops reading first fills its socket buffers, then its queue (and is
-//! disconnected as a slow consumer); with no update flowing, only this catches it.
+//! disconnected as a slow consumer); with no update flowing, only this catches it. The timer
+//! exists only while a write waits, so an idle connection holds none; the flag that tells the
+//! server why the connection ended is the one allocation it keeps.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::Sleep;
 
-/// Wraps an I/O object and reports when its writes stall and resume.
+/// Wraps an I/O object and fails writes that have waited for longer than a timeout.
 pub(crate) struct StallDetect<I> {
     inner: I,
-    stalled: watch::Sender<Option<Instant>>,
+    timeout: Duration,
+    /// Armed while a write is waiting for the socket.
+    waiting: Option<Pin<Box<Sleep>>>,
+    stalled: Arc<AtomicBool>,
+}
+
+/// Tells whether a [`StallDetect`] gave up on its client.
+pub(crate) struct Stalled(Arc<AtomicBool>);
+
+impl Stalled {
+    /// Whether a write waited for longer than the timeout.
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl<I> StallDetect<I> {
-    pub(crate) fn new(inner: I) -> (StallDetect<I>, watch::Receiver<Option<Instant>>) {
-        let (stalled, watch) = watch::channel(None);
-        (StallDetect { inner, stalled }, watch)
+    /// Fails a write that waits for longer than `timeout` (never if it is zero).
+    pub(crate) fn new(inner: I, timeout: Duration) -> (StallDetect<I>, Stalled) {
+        let stalled = Arc::new(AtomicBool::new(false));
+        let detect = StallDetect {
+            inner,
+            timeout,
+            waiting: None,
+            stalled: stalled.clone(),
+        };
+        (detect, Stalled(stalled))
     }
 
-    fn note<T>(&self, poll: &Poll<T>) {
-        match poll {
-            Poll::Pending => {
-                self.stalled.send_if_modified(|since| {
-                    let changed = since.is_none();
-                    if changed {
-                        *since = Some(Instant::now());
-                    }
-                    changed
-                });
-            }
-            Poll::Ready(_) => {
-                self.stalled
-                    .send_if_modified(|since| since.take().is_some());
+    fn note<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.waiting = None;
+            return poll;
+        }
+        if self.timeout.is_zero() {
+            return poll;
+        }
+        let timeout = self.timeout;
+        let timer = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.stalled.store(true, Ordering::Relaxed);
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client stopped reading",
+                )))
             }
         }
     }
@@ -61,8 +90,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for StallDetect<I> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.note(&poll);
-        poll
+        self.note(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -71,8 +99,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for StallDetect<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.note(&poll);
-        poll
+        self.note(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -81,8 +108,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for StallDetect<I> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
-        self.note(&poll);
-        poll
+        self.note(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -90,29 +116,44 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for StallDetect<I> {
     }
 }
 
-/// Completes once a write has been waiting for longer than `timeout` (never if it is zero).
-pub(crate) async fn stalled_for(mut watch: watch::Receiver<Option<Instant>>, timeout: Duration) {
-    if timeout.is_zero() {
-        return std::future::pending().await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_waiting_too_long_fails_and_is_reported() {
+        // A pipe whose reader never reads: the second write waits for room forever.
+        let (writer, _reader) = tokio::io::duplex(4);
+        let (mut io, stalled) = StallDetect::new(writer, Duration::from_secs(30));
+        io.write_all(b"fill").await.expect("room for four bytes");
+        let error = io.write_all(b"more").await.expect_err("stalled");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(stalled.get());
     }
-    loop {
-        let since = *watch.borrow_and_update();
-        match since {
-            None => {
-                if watch.changed().await.is_err() {
-                    return std::future::pending().await;
-                }
-            }
-            Some(since) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(since + timeout) => return,
-                    changed = watch.changed() => {
-                        if changed.is_err() {
-                            return std::future::pending().await;
-                        }
-                    }
-                }
-            }
-        }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_resumes_in_time_is_not_a_stall() {
+        let (writer, mut reader) = tokio::io::duplex(4);
+        let (mut io, stalled) = StallDetect::new(writer, Duration::from_secs(30));
+        let drain = tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut got)
+                .await
+                .expect("read");
+            got
+        });
+        io.write_all(b"fill").await.expect("write");
+        io.write_all(b"more")
+            .await
+            .expect("resumed before the timeout");
+        assert!(
+            io.waiting.is_none(),
+            "no timer kept once the write went through"
+        );
+        drop(io);
+        assert_eq!(drain.await.expect("drain"), b"fillmore");
+        assert!(!stalled.get());
     }
 }

@@ -1,0 +1,208 @@
+//! The fan-out's routing, queues, ticks and departures, without sockets.
+
+use super::*;
+use std::task::Poll;
+
+use crate::update::Update;
+
+fn subscriber(selectors: &[&str], private: &[&str]) -> Subscriber {
+    Subscriber {
+        id: "urn:uuid:test".into(),
+        selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
+        private_selectors: private.iter().map(|s| TopicSelector::new(s)).collect(),
+        payload: None,
+    }
+}
+
+fn record(seq: u64, topics: &[&str], private: bool) -> Arc<Record> {
+    let mut update = Update::new(topics.iter().map(|t| t.to_string()).collect(), "d");
+    update.private = private;
+    Arc::new(Record::new(seq, update).expect("record"))
+}
+
+/// The next queued update's position: `Some(Some(seq))`, `Some(None)` once closed and
+/// drained, `None` while empty.
+fn next(queue: &mut Queue) -> Option<Option<u64>> {
+    match queue.try_recv() {
+        Poll::Ready(record) => Some(record.map(|r| r.seq)),
+        Poll::Pending => None,
+    }
+}
+
+#[test]
+fn routes_by_exact_template_wildcard_and_alternate_topics() {
+    let fanout = Arc::new(Fanout::new(8));
+    let mut exact = fanout.register(subscriber(&["a"], &[]));
+    let mut template = fanout.register(subscriber(&["https://e.com/b/{id}"], &[]));
+    let mut all = fanout.register(subscriber(&["*"], &[]));
+    fanout.deliver(&record(1, &["x", "a"], false));
+    fanout.deliver(&record(2, &["https://e.com/b/1"], false));
+    fanout.deliver(&record(3, &["a"], true));
+    assert_eq!(next(&mut exact.queue), Some(Some(1)), "alternate topic");
+    assert_eq!(next(&mut exact.queue), None, "private update withheld");
+    assert_eq!(next(&mut template.queue), Some(Some(2)));
+    assert_eq!(next(&mut all.queue), Some(Some(1)));
+    assert_eq!(next(&mut all.queue), Some(Some(2)));
+    assert_eq!(next(&mut all.queue), None);
+}
+
+#[test]
+fn a_subscriber_matching_several_ways_gets_each_update_once() {
+    let fanout = Arc::new(Fanout::new(8));
+    let mut twice = fanout.register(subscriber(&["a", "a", "{x}", "*"], &[]));
+    fanout.deliver(&record(1, &["a", "b"], false));
+    assert_eq!(next(&mut twice.queue), Some(Some(1)));
+    assert_eq!(next(&mut twice.queue), None);
+    drop(twice);
+    assert!(fanout.read().exact.is_empty() && fanout.read().patterns.is_empty());
+}
+
+#[test]
+fn leaving_a_crowded_topic_keeps_the_others_and_reuses_the_place() {
+    let fanout = Arc::new(Fanout::new(8));
+    let mut all: Vec<Registration> = (0..5)
+        .map(|_| fanout.register(subscriber(&["a"], &[])))
+        .collect();
+    let gone = all.remove(2);
+    drop(gone);
+    assert_eq!(fanout.read().exact["a"].len(), 4);
+    all.push(fanout.register(subscriber(&["a"], &[])));
+    let highest = fanout.read().exact["a"]
+        .iter()
+        .map(|(place, _)| place)
+        .max();
+    assert_eq!(highest, Some(4), "the freed place is reused");
+    fanout.deliver(&record(1, &["a"], false));
+    for registration in &mut all {
+        assert_eq!(next(&mut registration.queue), Some(Some(1)));
+    }
+    all.clear();
+    assert!(fanout.read().exact.is_empty());
+}
+
+#[test]
+fn d22_full_queue_disconnects_instead_of_blocking() {
+    let fanout = Arc::new(Fanout::new(2));
+    let mut slow = fanout.register(subscriber(&["a"], &[]));
+    for seq in 1..=3 {
+        fanout.deliver(&record(seq, &["a"], false));
+    }
+    assert_eq!(fanout.len(), 0, "removed when its queue overflowed");
+    assert_eq!(next(&mut slow.queue), Some(Some(1)));
+    assert_eq!(next(&mut slow.queue), Some(Some(2)));
+    assert_eq!(next(&mut slow.queue), Some(None), "closed once drained");
+}
+
+#[test]
+fn close_all_ends_every_queue_after_what_it_holds() {
+    let fanout = Arc::new(Fanout::new(8));
+    let mut one = fanout.register(subscriber(&["a"], &[]));
+    fanout.deliver(&record(1, &["a"], false));
+    fanout.close_all();
+    assert_eq!(next(&mut one.queue), Some(Some(1)));
+    assert_eq!(next(&mut one.queue), Some(None));
+}
+
+/// A waker that counts its wake-ups.
+struct Count(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_burst_wakes_the_reader_once_and_is_read_in_one_go() {
+    let fanout = Arc::new(Fanout::new(8));
+    let mut reader = fanout.register(subscriber(&["a"], &[]));
+    let count = Arc::new(Count(Default::default()));
+    let waker = std::task::Waker::from(count.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(reader.queue.poll_recv(&mut cx).is_pending());
+    for seq in 1..=3 {
+        fanout.deliver(&record(seq, &["a"], false));
+    }
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "one wake-up for the burst"
+    );
+    for seq in 1..=3 {
+        match reader.queue.poll_recv(&mut cx) {
+            Poll::Ready(Some(record)) => assert_eq!(record.seq, seq),
+            other => panic!("expected {seq}, got {other:?}"),
+        }
+    }
+    assert!(reader.queue.poll_recv(&mut cx).is_pending());
+    fanout.deliver(&record(4, &["a"], false));
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        2,
+        "woken again once drained"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_flush_interval_the_shared_tick_wakes_readers_together() {
+    let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(5)));
+    let mut reader = fanout.register(subscriber(&["a"], &[]));
+    let count = Arc::new(Count(Default::default()));
+    let waker = std::task::Waker::from(count.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(reader.queue.poll_recv(&mut cx).is_pending());
+    tokio::task::yield_now().await; // let the tick start waiting
+    fanout.deliver(&record(1, &["a"], false));
+    fanout.deliver(&record(2, &["a"], false));
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        0,
+        "not woken before the tick"
+    );
+    tokio::time::sleep(Duration::from_millis(6)).await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once by the tick");
+    assert!(matches!(
+        reader.queue.poll_recv(&mut cx),
+        Poll::Ready(Some(_))
+    ));
+}
+
+#[test]
+fn d22_dropping_the_registration_unsubscribes() {
+    let fanout = Arc::new(Fanout::new(2));
+    let registration = fanout.register(subscriber(&["a", "{x}"], &[]));
+    assert_eq!(fanout.len(), 1);
+    drop(registration);
+    assert!(fanout.is_empty());
+    assert!(fanout.read().exact.is_empty() && fanout.read().patterns.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shared_tick_sends_heartbeats_only_after_silence() {
+    use futures::StreamExt;
+
+    let fanout = Arc::new(Fanout::new(8).heartbeat(Duration::from_millis(100)));
+    let mut registration = fanout.register(subscriber(&["a"], &[]));
+    let clock = registration.clock();
+    let chunks = futures::stream::poll_fn(move |cx| {
+        registration
+            .queue
+            .poll_recv(cx)
+            .map(|record| record.map(|r| r.bytes().clone()))
+    });
+    let mut stream = std::pin::pin!(Heartbeats::new(chunks, clock));
+    let start = tokio::time::Instant::now();
+    assert_eq!(&stream.next().await.expect("heartbeat")[..], b":\n");
+    let silence = start.elapsed();
+    assert!(
+        silence >= Duration::from_millis(100) && silence <= Duration::from_millis(130),
+        "{silence:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    fanout.deliver(&record(1, &["a"], false));
+    let event = stream.next().await.expect("event");
+    assert!(event.starts_with(b"id: "), "{event:?}");
+    let after_event = tokio::time::Instant::now();
+    assert_eq!(&stream.next().await.expect("heartbeat")[..], b":\n");
+    assert!(after_event.elapsed() >= Duration::from_millis(100));
+}
