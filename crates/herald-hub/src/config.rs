@@ -94,10 +94,10 @@ pub struct HubConfig {
     /// closed (zero: no bound).
     #[serde(with = "duration_text")]
     pub send_timeout: Duration,
-    /// How long an update may wait to be written so that the updates arriving meanwhile leave
-    /// in the same write: subscribers with waiting updates are woken together by one shared
-    /// tick at this interval (zero: each is woken at once, one write per update under light
-    /// load). It bounds the latency it adds.
+    /// How long updates may be held so that those arriving close together leave in one write:
+    /// the first update after a quiet spell is written at once, and the ones arriving within
+    /// this interval after it wait for its end and leave together (zero: every update is
+    /// written at once). It bounds the latency it adds, and only under load.
     #[serde(with = "duration_text")]
     pub flush_interval: Duration,
     /// How long a graceful shutdown waits for connections to close before cutting them.

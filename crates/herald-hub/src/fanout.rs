@@ -171,9 +171,9 @@ impl Fanout {
     }
 
     /// An empty fan-out whose subscribers each get a queue of `queue_len` updates. With a
-    /// non-zero `flush_interval`, a subscriber with waiting updates is woken by a shared tick
-    /// at most that long after the first of them was queued, so that what arrives meanwhile
-    /// leaves in the same write; zero wakes it at once.
+    /// non-zero `flush_interval`, subscribers are woken by a shared tick: at once for the first
+    /// updates after a quiet spell, then at most once per interval while updates keep coming,
+    /// so that what arrives meanwhile leaves in the same write; zero wakes each at once.
     pub fn with_flush_interval(queue_len: usize, flush_interval: Duration) -> Fanout {
         Fanout {
             registry: RwLock::new(Registry::default()),

@@ -144,23 +144,34 @@ fn a_burst_wakes_the_reader_once_and_is_read_in_one_go() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn with_a_flush_interval_the_shared_tick_wakes_readers_together() {
-    let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(5)));
+async fn with_a_flush_interval_a_lone_update_leaves_at_once_and_a_burst_together() {
+    let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(50)));
     let mut reader = fanout.register(subscriber(&["a"], &[]));
     let count = Arc::new(Count(Default::default()));
     let waker = std::task::Waker::from(count.clone());
     let mut cx = std::task::Context::from_waker(&waker);
     assert!(reader.queue.poll_recv(&mut cx).is_pending());
     tokio::task::yield_now().await; // let the tick start waiting
+    // After a quiet spell, the first update wakes its reader without waiting for the interval.
     fanout.deliver(&record(1, &["a"], false));
+    tokio::task::yield_now().await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken at once");
+    assert!(matches!(
+        reader.queue.poll_recv(&mut cx),
+        Poll::Ready(Some(_))
+    ));
+    assert!(reader.queue.poll_recv(&mut cx).is_pending());
+    // Updates within the interval that follows wait for its end, and wake the reader once.
     fanout.deliver(&record(2, &["a"], false));
+    fanout.deliver(&record(3, &["a"], false));
+    tokio::task::yield_now().await;
     assert_eq!(
         count.0.load(Ordering::SeqCst),
-        0,
-        "not woken before the tick"
+        1,
+        "not woken within the interval"
     );
-    tokio::time::sleep(Duration::from_millis(6)).await;
-    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once by the tick");
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(count.0.load(Ordering::SeqCst), 2, "woken once at its end");
     assert!(matches!(
         reader.queue.poll_recv(&mut cx),
         Poll::Ready(Some(_))

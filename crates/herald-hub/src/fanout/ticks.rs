@@ -23,18 +23,24 @@ use super::queue::Slot;
 /// The keep-alive comment.
 const HEARTBEAT: &[u8] = b":\n";
 
-/// The shared flush tick: once updates are waiting, sleeps `every`, then wakes every reader
-/// with waiting updates. Ends with the fan-out.
+/// The shared flush tick. The first updates after a quiet spell wake their readers at once (a
+/// lone update pays no delay); the ones that arrive in the `every` that follows wait for the end
+/// of it and leave together, one write per reader. Ends with the fan-out.
 pub(super) async fn flush_ticks(fanout: Weak<Fanout>, tick: Arc<Notify>, every: Duration) {
     loop {
         tick.notified().await;
-        tokio::time::sleep(every).await;
-        let Some(fanout) = fanout.upgrade() else {
-            return;
-        };
-        let due = fanout.take_pending();
-        drop(fanout);
-        due.iter().for_each(|slot| slot.wake());
+        loop {
+            let Some(strong) = fanout.upgrade() else {
+                return;
+            };
+            let due = strong.take_pending();
+            drop(strong);
+            if due.is_empty() {
+                break; // quiet again: the next update is woken at once
+            }
+            due.iter().for_each(|slot| slot.wake());
+            tokio::time::sleep(every).await;
+        }
     }
 }
 
