@@ -70,6 +70,8 @@ struct Registry {
     entries: HashMap<u64, (Arc<Entry>, Vec<Option<usize>>)>,
     exact: HashMap<String, Slab<Arc<Entry>>>,
     patterns: HashMap<String, (TopicSelector, Slab<Arc<Entry>>)>,
+    /// [`Fanout::close_all`] ran: the hub is shutting down and takes no new subscriber.
+    closed: bool,
 }
 
 impl Registry {
@@ -233,6 +235,17 @@ impl Fanout {
         let mut registry = self.write();
         let key = registry.next_key;
         registry.next_key += 1;
+        if registry.closed {
+            // Subscribed while the hub shut down: the stream ends at once (and the client
+            // resumes elsewhere or later), rather than wait out the grace period.
+            slot.close();
+            return Registration {
+                queue: Queue::new(slot),
+                subscriber,
+                key,
+                fanout: self.clone(),
+            };
+        }
         let entry = Arc::new(Entry {
             key,
             subscriber: subscriber.clone(),
@@ -316,6 +329,7 @@ impl Fanout {
         registry.entries.clear();
         registry.exact.clear();
         registry.patterns.clear();
+        registry.closed = true;
     }
 
     /// Pushes `record` into the queue of every subscriber that wants it; never blocks. A

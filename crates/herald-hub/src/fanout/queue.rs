@@ -66,12 +66,17 @@ impl Slot {
             return Pushed::Full;
         }
         state.records.push_back(record.clone());
-        if state.scheduled {
-            Pushed::Queued
-        } else {
+        if !state.scheduled {
             state.scheduled = true;
-            Pushed::Wake
+            return Pushed::Wake;
         }
+        if state.records.len() * 2 >= limit {
+            // Half full while its wake-up waits for the flush tick: wake the reader now, so
+            // that the tick's batching never turns a fast reader into a slow consumer.
+            drop(state);
+            self.waker.wake();
+        }
+        Pushed::Queued
     }
 
     /// Wakes the reader.

@@ -178,6 +178,39 @@ async fn with_a_flush_interval_a_lone_update_leaves_at_once_and_a_burst_together
     ));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_queue_half_full_wakes_its_reader_without_waiting_for_the_tick() {
+    let fanout = Arc::new(Fanout::with_flush_interval(4, Duration::from_secs(60)));
+    let mut reader = fanout.register(subscriber(&["a"], &[]));
+    let count = Arc::new(Count(Default::default()));
+    let waker = std::task::Waker::from(count.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(reader.queue.poll_recv(&mut cx).is_pending());
+    tokio::task::yield_now().await; // let the tick start waiting
+    fanout.deliver(&record(1, &["a"], false)); // woken by the tick, which has not run yet
+    assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    fanout.deliver(&record(2, &["a"], false)); // half of 4: woken now
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "woken before the queue fills"
+    );
+    assert_eq!(next(&mut reader.queue), Some(Some(1)));
+    assert_eq!(next(&mut reader.queue), Some(Some(2)));
+}
+
+#[test]
+fn a_subscriber_arriving_after_close_all_gets_an_ended_queue() {
+    let fanout = Arc::new(Fanout::new(4));
+    fanout.close_all();
+    let mut late = fanout.register(subscriber(&["a"], &[]));
+    assert_eq!(next(&mut late.queue), Some(None), "ended at once");
+    fanout.deliver(&record(1, &["a"], false));
+    assert_eq!(next(&mut late.queue), Some(None), "and nothing reaches it");
+    assert!(fanout.is_empty());
+    drop(late);
+}
+
 #[test]
 fn d22_dropping_the_registration_unsubscribes() {
     let fanout = Arc::new(Fanout::new(2));

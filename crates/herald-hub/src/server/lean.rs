@@ -215,7 +215,8 @@ fn wants_close(headers: &HeaderMap) -> bool {
     headers
         .get_all(CONNECTION)
         .iter()
-        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// Writes the body, framed by the length the head announced or chunked. Returns the bytes
@@ -405,5 +406,27 @@ impl<I: AsyncWrite> AsyncWrite for Prefixed<I> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().inner.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn connection_close_is_found_among_the_header_tokens() {
+        for (value, close) in [
+            ("close", true),
+            ("Close", true),
+            ("keep-alive, close", true),
+            ("TE,close", true),
+            ("keep-alive", false),
+            ("closed", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONNECTION, HeaderValue::from_static(value));
+            assert_eq!(wants_close(&headers), close, "{value}");
+        }
     }
 }

@@ -112,7 +112,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for StallDetect<I> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        // Over TLS a shutdown writes too (close_notify): it is bounded like any write.
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.note(cx, poll)
     }
 }
 
@@ -128,6 +130,34 @@ mod tests {
         let (mut io, stalled) = StallDetect::new(writer, Duration::from_secs(30));
         io.write_all(b"fill").await.expect("room for four bytes");
         let error = io.write_all(b"more").await.expect_err("stalled");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(stalled.get());
+    }
+
+    /// A peer that never lets a shutdown finish (as a TLS peer that stopped reading keeps the
+    /// close_notify from being flushed).
+    struct ShutdownNeverEnds;
+
+    impl AsyncWrite for ShutdownNeverEnds {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_waiting_too_long_fails_and_is_reported() {
+        let (mut io, stalled) = StallDetect::new(ShutdownNeverEnds, Duration::from_secs(30));
+        let error = io.shutdown().await.expect_err("stalled");
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         assert!(stalled.get());
     }
