@@ -141,7 +141,7 @@ impl Default for HubConfig {
             max_header_size: 32 * 1024,
             grace_period: Duration::from_secs(10),
             send_timeout: Duration::from_secs(30),
-            flush_interval: Duration::from_millis(5),
+            flush_interval: Duration::from_millis(1),
             max_update_size: 1024 * 1024,
             publish_rate: 1_000,
             cors_origins: Vec::new(),

@@ -177,8 +177,9 @@ pub(crate) struct Settings {
     /// [default: 30s].
     #[arg(long, env = "HERALD_SEND_TIMEOUT")]
     pub(crate) send_timeout: Option<Span>,
-    /// Let an update wait up to this long so that those arriving meanwhile leave in the same
-    /// write; subscribers are woken together by one shared tick (0: at once) [default: 5ms].
+    /// Under load, hold updates up to this long so that those arriving close together leave
+    /// in one write; the first update after a quiet spell is written at once (0: every update
+    /// at once) [default: 1ms].
     #[arg(long, env = "HERALD_FLUSH_INTERVAL")]
     pub(crate) flush_interval: Option<Span>,
     /// How long a shutdown waits for connections to close [default: 10s].
