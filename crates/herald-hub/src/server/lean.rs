@@ -1,4 +1,4 @@
-//! A lean path for the first request of an HTTP/1.1 connection when it is a subscription: a
+//! A lean path for the requests of an HTTP/1.1 connection while they are subscriptions: a
 //! hub spends its life holding idle event streams, and hyper keeps a read buffer of at least
 //! 8 KiB (grown to 16 KiB while a response streams), a write queue and its whole connection
 //! state for each of them. Measured on 10,000 idle subscriptions, that was most of the ~27 KB a
@@ -9,7 +9,8 @@
 //! and the response is written straight to the socket: the head, then each body chunk with
 //! chunked framing, without copying the shared event bytes. Anything else (another method or
 //! path, a request body, an upgrade, HTTP/2, a head that does not parse) is handed to hyper
-//! with the bytes already read, and so is the connection once the stream ends with keep-alive.
+//! with the bytes already read. When a stream ends and the connection stays open, its next
+//! request is read here again: a browser reconnects over the same connection.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Write as _};
@@ -36,7 +37,7 @@ const FIRST_READ: usize = 1024;
 /// connection is closed.
 const MAX_PIPELINED: usize = 16 * 1024;
 
-/// What happens to the connection after [`first_request`].
+/// What happens to the connection after [`subscriptions`].
 pub(crate) enum Next<I> {
     /// It is over.
     Close,
@@ -44,10 +45,12 @@ pub(crate) enum Next<I> {
     Hyper(Prefixed<I>),
 }
 
-/// Reads the first request head; serves it here when it is a subscription, else hands the
-/// connection to hyper. `head_timeout` bounds the wait for a complete head.
-pub(crate) async fn first_request<I>(
-    io: I,
+/// Serves the connection's requests here while they are subscriptions (a browser's
+/// `EventSource` reconnects over the same kept-alive connection when a stream ends), and hands
+/// the connection to hyper at the first request that is not. `head_timeout` bounds the wait for
+/// each complete head.
+pub(crate) async fn subscriptions<I>(
+    mut io: I,
     router: &axum::Router,
     stopped: &mut watch::Receiver<bool>,
     head_limit: usize,
@@ -56,11 +59,14 @@ pub(crate) async fn first_request<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    // Boxed: reading the head and running the handler take several times the state that
-    // streaming the body does; boxed, that state is freed once done, where inline it would
-    // stay in every idle subscription's task for the stream's whole life.
-    let (mut io, body, length, close) =
-        match Box::pin(answer(io, router, stopped, head_limit, head_timeout)).await {
+    let mut read = BytesMut::new();
+    loop {
+        // Boxed: reading the head and running the handler take several times the state that
+        // streaming the body does; boxed, that state is freed once done, where inline it
+        // would stay in every idle subscription's task for the stream's whole life.
+        let answered = Box::pin(answer(io, read, router, stopped, head_limit, head_timeout));
+        let (body, length, close);
+        (io, body, length, close) = match answered.await {
             Answer::Body {
                 io,
                 body,
@@ -69,21 +75,21 @@ where
             } => (io, body, length, close),
             Answer::Done(next) => return next,
         };
-    let extra = match stream_body(&mut io, body, length).await {
-        Ok(Some(extra)) if !close && !*stopped.borrow() => extra,
-        Ok(_) => {
-            let _ = io.shutdown().await;
-            return Next::Close;
-        }
-        Err(error) => {
-            tracing::debug!(%error, "event stream connection ended with an error");
-            return Next::Close;
-        }
-    };
-    Next::Hyper(Prefixed::new(extra.freeze(), io))
+        read = match stream_body(&mut io, body, length).await {
+            Ok(Some(extra)) if !close && !*stopped.borrow() => extra,
+            Ok(_) => {
+                let _ = io.shutdown().await;
+                return Next::Close;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "event stream connection ended with an error");
+                return Next::Close;
+            }
+        };
+    }
 }
 
-/// How the first request was answered.
+/// How a request was answered.
 enum Answer<I> {
     /// The response head is written; its body remains.
     Body {
@@ -98,9 +104,11 @@ enum Answer<I> {
     Done(Next<I>),
 }
 
-/// Reads the head, runs the router, and writes the response head.
+/// Reads the head (after the bytes already `read`), runs the router, and writes the response
+/// head.
 async fn answer<I>(
     mut io: I,
+    mut buf: BytesMut,
     router: &axum::Router,
     stopped: &mut watch::Receiver<bool>,
     head_limit: usize,
@@ -109,7 +117,6 @@ async fn answer<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut buf = BytesMut::new();
     let read = tokio::time::timeout(head_timeout, read_head(&mut io, &mut buf, head_limit));
     let request = tokio::select! {
         read = read => match read {
@@ -147,29 +154,33 @@ async fn write_flush<I: AsyncWrite + Unpin>(io: &mut I, bytes: &[u8]) -> io::Res
     io.flush().await
 }
 
-/// Reads until a complete head is buffered. `Some` when it is a subscription the lean path
-/// serves; `None` when hyper must (the bytes read stay in `buf`).
+/// Reads until a complete head is buffered (`buf` may already hold some of it, or all of it).
+/// `Some` when it is a subscription the lean path serves; `None` when hyper must (the bytes
+/// read stay in `buf`).
 async fn read_head<I: AsyncRead + Unpin>(
     io: &mut I,
     buf: &mut BytesMut,
     limit: usize,
 ) -> io::Result<Option<Request<Body>>> {
+    let mut parse_first = !buf.is_empty();
     loop {
-        if buf.len() >= limit {
-            return Ok(None);
-        }
-        buf.reserve(if buf.is_empty() {
-            FIRST_READ
-        } else {
-            buf.len()
-        });
-        let n = io.read_buf(buf).await?;
-        if n == 0 {
-            return if buf.is_empty() {
-                Err(io::ErrorKind::UnexpectedEof.into())
+        if !std::mem::take(&mut parse_first) {
+            if buf.len() >= limit {
+                return Ok(None);
+            }
+            buf.reserve(if buf.is_empty() {
+                FIRST_READ
             } else {
-                Ok(None)
-            };
+                buf.len()
+            });
+            let n = io.read_buf(buf).await?;
+            if n == 0 {
+                return if buf.is_empty() {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                } else {
+                    Ok(None)
+                };
+            }
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut head = httparse::Request::new(&mut headers);

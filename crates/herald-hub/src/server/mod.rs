@@ -252,7 +252,7 @@ where
 {
     let config = &shared.state.config;
     let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
-    let io = match lean::first_request(
+    let io = match lean::subscriptions(
         io,
         &shared.router,
         stopped,

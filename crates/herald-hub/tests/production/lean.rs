@@ -1,6 +1,7 @@
-//! The lean path that serves a connection's first request when it is a subscription (see
+//! The lean path that serves a connection's requests while they are subscriptions (see
 //! `src/server/lean.rs`), checked on raw sockets: the framing and headers hyper used to write,
-//! keep-alive after the stream, `Connection: close`, refusals, pipelining and departures.
+//! keep-alive after the stream, a reconnection over the same connection, `Connection: close`,
+//! refusals, pipelining and departures.
 
 use std::time::Duration;
 
@@ -76,27 +77,52 @@ async fn a_stream_is_chunked_with_the_usual_headers_then_the_connection_serves_m
 }
 
 #[tokio::test]
+async fn a_subscription_after_a_stream_ended_is_served_on_the_same_connection() {
+    let hub = start(|c| {
+        c.anonymous = true;
+        c.write_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let mut socket = TcpStream::connect(hub.addr).await.expect("connect");
+    let mut seen = Vec::new();
+    for data in ["first", "second"] {
+        // As a browser's EventSource reconnects over its kept-alive connection.
+        socket.write_all(SUBSCRIBE).await.expect("write");
+        let head = read_until(&mut socket, &mut seen, "2\r\n:\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        publish_ok(hub.addr, &[("topic", "t"), ("data", data)]).await;
+        read_until(&mut socket, &mut seen, &format!("data: {data}\n\n\r\n")).await;
+        read_until(&mut socket, &mut seen, "\r\n0\r\n\r\n").await;
+        seen.clear();
+    }
+}
+
+#[tokio::test]
 async fn connection_close_is_honoured_after_the_stream() {
     let hub = start(|c| {
         c.anonymous = true;
         c.write_timeout = Duration::from_millis(300);
     })
     .await;
-    let mut socket = TcpStream::connect(hub.addr).await.expect("connect");
-    socket
-        .write_all(
-            b"GET /.well-known/mercure?topic=t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .await
-        .expect("write");
-    let mut rest = Vec::new();
-    tokio::time::timeout(STEP, socket.read_to_end(&mut rest))
-        .await
-        .expect("closed by the hub")
-        .expect("read");
-    let text = String::from_utf8_lossy(&rest).to_ascii_lowercase();
-    assert!(text.contains("connection: close\r\n"), "{text}");
-    assert!(text.ends_with("\r\n0\r\n\r\n"), "{text}");
+    // `close` alone, and among other tokens of the header.
+    for connection in ["close", "keep-alive, close"] {
+        let mut socket = TcpStream::connect(hub.addr).await.expect("connect");
+        let request = format!(
+            "GET /.well-known/mercure?topic=t HTTP/1.1\r\nHost: x\r\nConnection: {connection}\r\n\r\n"
+        );
+        socket.write_all(request.as_bytes()).await.expect("write");
+        let mut rest = Vec::new();
+        tokio::time::timeout(STEP, socket.read_to_end(&mut rest))
+            .await
+            .expect("closed by the hub")
+            .expect("read");
+        let text = String::from_utf8_lossy(&rest).to_ascii_lowercase();
+        assert!(
+            text.contains("connection: close\r\n"),
+            "{connection}: {text}"
+        );
+        assert!(text.ends_with("\r\n0\r\n\r\n"), "{connection}: {text}");
+    }
 }
 
 #[tokio::test]
