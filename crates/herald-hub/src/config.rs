@@ -69,7 +69,8 @@ pub struct HubConfig {
     /// Updates older than this are dropped from the history (zero: no age bound).
     #[serde(with = "duration_text")]
     pub history_age: Duration,
-    /// How many updates may wait for one subscriber before it is disconnected as too slow.
+    /// How many updates may wait for one subscriber before it is disconnected as too slow
+    /// (counted in its queue; up to as many more may be in the write it is taking).
     pub subscriber_queue: usize,
     /// The most topics a publish or a subscription may carry.
     pub max_topics: usize,

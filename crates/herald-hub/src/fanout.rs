@@ -370,19 +370,22 @@ impl Fanout {
                     Pushed::Closed => slow.push(entry.key),
                 }
             };
+            // An update may name the same topic twice: each list is walked once.
+            lists.sort_unstable_by_key(|list| std::ptr::from_ref(*list) as usize);
+            lists.dedup_by(|a, b| std::ptr::eq(*a, *b));
             match lists.as_slice() {
                 [] => {}
                 // The common case: one list, each subscriber in it once.
                 [list] => list.iter().for_each(|(_, entry)| push(entry)),
-                // Several selectors of one subscriber may match: deliver once.
+                // Several selectors of one subscriber may match: deliver once. Only subscribers
+                // with several selectors can be in several lists, so only they are tracked.
                 _ => {
-                    let mut all: Vec<&Arc<Entry>> = lists
-                        .iter()
-                        .flat_map(|l| l.iter().map(|(_, e)| e))
-                        .collect();
-                    all.sort_unstable_by_key(|e| e.key);
-                    all.dedup_by_key(|e| e.key);
-                    all.into_iter().for_each(push);
+                    let mut seen = HashSet::new();
+                    for (_, entry) in lists.iter().flat_map(|list| list.iter()) {
+                        if entry.subscriber.selectors.len() == 1 || seen.insert(entry.key) {
+                            push(entry);
+                        }
+                    }
                 }
             }
         }

@@ -123,7 +123,8 @@ impl Queue {
 
     /// The next update if one is queued, without waiting: `Ready(None)` once the queue is closed
     /// and drained, `Pending` when it is empty.
-    pub fn try_recv(&mut self) -> Poll<Option<Arc<Record>>> {
+    #[cfg(test)]
+    pub(crate) fn try_recv(&mut self) -> Poll<Option<Arc<Record>>> {
         if let Some(record) = self.taken.pop_front() {
             return Poll::Ready(Some(record));
         }

@@ -212,6 +212,19 @@ fn a_subscriber_arriving_after_close_all_gets_an_ended_queue() {
 }
 
 #[test]
+fn an_update_naming_a_topic_twice_or_matching_two_selectors_is_delivered_once() {
+    let fanout = Arc::new(Fanout::new(8));
+    let mut one = fanout.register(subscriber(&["a"], &[]));
+    let mut two = fanout.register(subscriber(&["a", "*"], &[]));
+    let mut other = fanout.register(subscriber(&["*"], &[]));
+    fanout.deliver(&record(1, &["a", "a"], false));
+    for queue in [&mut one.queue, &mut two.queue, &mut other.queue] {
+        assert_eq!(next(queue), Some(Some(1)));
+        assert_eq!(next(queue), None, "once");
+    }
+}
+
+#[test]
 fn d22_dropping_the_registration_unsubscribes() {
     let fanout = Arc::new(Fanout::new(2));
     let registration = fanout.register(subscriber(&["a", "{x}"], &[]));
