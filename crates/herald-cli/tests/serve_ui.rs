@@ -24,6 +24,9 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
 /// The body of `GET path`.
 fn get(process: &ServeProcess, path: &str) -> String {
     let mut stream = TcpStream::connect(process.authority()).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("a read timeout");
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",

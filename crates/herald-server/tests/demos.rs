@@ -38,7 +38,13 @@ async fn page(origin: &str) -> String {
         .await
         .unwrap();
     let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_string(&mut text),
+    )
+    .await
+    .expect("the page in time")
+    .unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     text
 }

@@ -37,9 +37,24 @@ const FLAGS: &[&str] = &[
 /// A headless Chromium session; the browser and its driver die with it.
 pub(crate) struct Browser {
     pub(crate) client: Client,
-    driver: Child,
+    _driver: Driver,
     _profile: tempfile::TempDir,
     _turn: MutexGuard<'static, ()>,
+}
+
+/// chromedriver, in a process group of its own: dropping it kills the group, Chromium
+/// included, even when the test fails before a session exists.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn find(env: &str, names: &[&str]) -> Option<PathBuf> {
@@ -94,7 +109,7 @@ pub(crate) async fn launch(test: &str, extra: &[&str]) -> Option<Browser> {
         .expect("a Chromium session");
     Some(Browser {
         client,
-        driver,
+        _driver: driver,
         _profile: profile,
         _turn: turn,
     })
@@ -102,16 +117,18 @@ pub(crate) async fn launch(test: &str, extra: &[&str]) -> Option<Browser> {
 
 /// Runs chromedriver in a process group of its own (so that Chromium dies with it) on a port
 /// it picks, and returns it with that port.
-fn start_driver(path: &Path) -> (Child, u16) {
+fn start_driver(path: &Path) -> (Driver, u16) {
     use std::os::unix::process::CommandExt as _;
-    let mut child = Command::new(path)
-        .arg("--port=0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("chromedriver runs");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut driver = Driver(
+        Command::new(path)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver runs"),
+    );
+    let mut lines = BufReader::new(driver.0.stdout.take().expect("stdout")).lines();
     let port = loop {
         let line = lines
             .next()
@@ -126,7 +143,7 @@ fn start_driver(path: &Path) -> (Child, u16) {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    (driver, port)
 }
 
 impl Browser {
@@ -162,17 +179,5 @@ impl Browser {
     pub(crate) async fn quit(self) {
         let client = self.client.clone();
         let _ = client.close().await;
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // The whole group: chromedriver and the Chromium processes it started.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }

@@ -87,7 +87,8 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     assert_eq!(result.as_str(), Some("published as debug-1"));
 
     // A private message, published from the keyboard: Enter in the ID field submits the form.
-    fill(&browser, "pub-data", "a private note").await;
+    // Its data holds markup, which the log must show as text.
+    fill(&browser, "pub-data", "<b>a private</b> note").await;
     fill(&browser, "pub-type", "").await;
     field(&browser, "pub-private").await.click().await.unwrap();
     fill(
@@ -109,6 +110,18 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
         types,
         serde_json::json!(["message", "book"]),
         "newest first"
+    );
+    let shown = browser
+        .run(
+            "const r = document.querySelector('#log tr[data-id=\"debug-2\"]'); \
+             return [r.cells[3].textContent, document.querySelectorAll('#log b').length];",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        shown,
+        serde_json::json!(["<b>a private</b> note", 0]),
+        "data is text, never markup"
     );
     assert_eq!(
         browser
@@ -134,7 +147,12 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
         .until("document.getElementById('state').dataset.state === 'closed'")
         .await;
     browser
-        .until("document.getElementById('subs-count').textContent === '0'")
+        .until(
+            // The page refreshes the list once after closing; ask again while the hub has not
+            // yet seen the stream go.
+            "document.getElementById('subs-count').textContent === '0' \
+             || (document.getElementById('subs-refresh').click(), false)",
+        )
         .await;
 
     // Resuming from a Last-Event-ID replays what came after it, and only that.

@@ -1,10 +1,12 @@
 //! The debug page's routes: served only when `ui` is on, as separate assets the hub's
 //! `Content-Security-Policy` allows, with tokens only when they were given to the page.
 
+use bytes::Bytes;
 use herald_hub::config::UiTokens;
-use http::StatusCode;
+use http::{Request, StatusCode};
+use http_body_util::Full;
 
-use crate::common::{get, start};
+use crate::common::{full, get, send, start};
 
 fn header<'a>(answer: &'a crate::common::Answer, name: &str) -> &'a str {
     answer.headers[name].to_str().unwrap()
@@ -87,4 +89,49 @@ async fn page_hands_out_only_the_tokens_it_was_given() {
     assert_eq!(config["publisherToken"], "publisher-token");
     assert_eq!(config["subscriberToken"], serde_json::Value::Null);
     assert_eq!(config["subscriptions"], true);
+}
+
+#[tokio::test]
+async fn tokens_go_only_to_the_page_itself_on_a_loopback_name() {
+    let hub = start(|c| {
+        c.ui = true;
+        c.ui_tokens = Some(UiTokens {
+            publisher: Some("publisher-token".into()),
+            subscriber: Some("subscriber-token".into()),
+        });
+    })
+    .await;
+    let port = hub.addr.port();
+    let loopback = format!("127.0.0.1:{port}");
+    let same = format!("http://{loopback}");
+    for (host, origin, handed) in [
+        ("localhost", None, true),
+        (loopback.as_str(), Some(same.as_str()), true),
+        ("[::1]:8080", None, true),
+        // A DNS name rebound to this address.
+        ("evil.example", None, false),
+        ("evil.example:80", Some("http://evil.example:80"), false),
+        // A script of another origin.
+        ("localhost", Some("https://evil.example"), false),
+    ] {
+        let mut request =
+            Request::get(format!("http://{}/ui/config.json", hub.addr)).header("host", host);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let request = request.body(Full::<Bytes>::default()).unwrap();
+        let answer = full(send(hub.addr, request).await).await;
+        let config: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        let expected = if handed {
+            serde_json::json!("publisher-token")
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(config["publisherToken"], expected, "{host} {origin:?}");
+        assert_eq!(
+            config["subscriberToken"].is_null(),
+            !handed,
+            "{host} {origin:?}"
+        );
+    }
 }

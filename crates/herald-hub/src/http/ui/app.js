@@ -162,6 +162,7 @@ function connect(e) {
   page.failures = 0;
   $("sub-types").value.split(",").map((s) => s.trim()).forEach(listen);
   const lastId = $("sub-last-id").value.trim();
+  page.lastId = lastId; // the page's own retries resume from here, not from another subscription
   openSource(lastId);
 }
 
@@ -272,7 +273,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("clear-log").addEventListener("click", clearLog);
   $("subs-refresh").addEventListener("click", refreshSubscriptions);
   $("pub-data").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("pub-form").requestSubmit();
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !$("publish").disabled) {
+      $("pub-form").requestSubmit();
+    }
   });
   loadConfig();
 });

@@ -12,8 +12,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use http::HeaderValue;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
+use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 
 use super::HUB_PATH;
@@ -64,9 +64,14 @@ struct PageConfig<'a> {
     subscriber_token: Option<&'a str>,
 }
 
-async fn page_config(State(state): State<Arc<HubState>>) -> Response {
+async fn page_config(State(state): State<Arc<HubState>>, headers: HeaderMap) -> Response {
     let config = &state.config;
-    let tokens = config.ui_tokens.as_ref();
+    // The development tokens go only to the page itself, loaded from a loopback name: not to
+    // a script of another origin (CORS), nor through a DNS name rebound to this address.
+    let tokens = config
+        .ui_tokens
+        .as_ref()
+        .filter(|_| same_loopback_origin(&headers));
     let page = PageConfig {
         hub: HUB_PATH,
         publish: config.publisher_jwt.is_some(),
@@ -80,6 +85,28 @@ async fn page_config(State(state): State<Arc<HubState>>) -> Response {
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Whether the request names a loopback host and, if it says where it comes from, comes from
+/// that same host.
+fn same_loopback_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if !matches!(name, "localhost" | "127.0.0.1" | "::1") {
+        return false;
+    }
+    match headers.get(ORIGIN).and_then(|o| o.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            origin.strip_prefix("http://") == Some(host)
+                || origin.strip_prefix("https://") == Some(host)
+        }
+    }
 }
 
 async fn description() -> Html<&'static str> {
