@@ -51,12 +51,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+listens() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# wait_port PORT PID LOG: waits until the server PID listens on PORT; stops the run, showing
+# its log, if it exits first or never listens.
 wait_port() {
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "the server on port $1 exited before it listened; its log ends:" >&2
+            tail -n 20 "$3" >&2
+            exit 1
+        fi
+        listens "$1" && return 0
         sleep 0.1
     done
-    echo "nothing listens on 127.0.0.1:$1; see $WORK/*.log" >&2
+    echo "nothing listens on 127.0.0.1:$1 after 10 s; the server's log ends:" >&2
+    tail -n 20 "$3" >&2
     exit 1
 }
 
@@ -76,6 +85,10 @@ declare -A PID=()
 declare -A PORT=([herald]=$HERALD_PORT [nchan]=$NCHAN_PORT [baseline]=$BASELINE_PORT)
 # start TARGET: starts that server in the background and waits until it listens.
 start() {
+    if listens "${PORT[$1]}"; then
+        echo "port ${PORT[$1]} is taken by another process: set HERALD_PORT, NCHAN_PORT or BASELINE_PORT" >&2
+        exit 1
+    fi
     case $1 in
     herald)
         # The hub's own limits off: the benchmark measures the hub, not its rate limiter.
@@ -92,11 +105,18 @@ start() {
     esac
     PID[$1]=$!
     PIDS+=("${PID[$1]}")
-    wait_port "${PORT[$1]}"
+    local log
+    case $1 in herald) log=$WORK/herald.log ;; nchan) log=$WORK/error.log ;; *) log=$WORK/baseline.log ;; esac
+    wait_port "${PORT[$1]}" "${PID[$1]}" "$log"
 }
-# stop TARGET: stops that server by its PID and waits for it.
+# stop TARGET: stops that server by its PID and waits for it, 15 s at most, then kills it.
 stop() {
     kill "${PID[$1]}" 2>/dev/null || true
+    for _ in $(seq 150); do
+        kill -0 "${PID[$1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "${PID[$1]}" 2>/dev/null || true
     wait "${PID[$1]}" 2>/dev/null || true
     local kept=() pid
     for pid in "${PIDS[@]}"; do [ "$pid" = "${PID[$1]}" ] || kept+=("$pid"); done
@@ -151,8 +171,11 @@ bench() {
     COMMANDS+=("herald ${args[*]//$TOKEN/\$TOKEN}")
     log "${NAME[$target]}: $result"
     local out="$RESULTS/$target-$result.json"
-    # Exit status 3 (something lost or refused) still leaves a report; no report is a failure.
-    "$HERALD" "${args[@]}" >"$out" 2>"$WORK/bench.err" || true
+    # Exit status 3 (something lost, refused or out of order) still leaves a report; no report
+    # is a failure. The status is kept: a saturation step is clean only when it is 0.
+    local status=0
+    "$HERALD" "${args[@]}" >"$out" 2>"$WORK/bench.err" || status=$?
+    echo "$status" >"$out.status"
     if [ ! -s "$out" ]; then
         jq -nc --arg error "$(tail -n 1 "$WORK/bench.err")" '{failed: true, error: $error}' >"$out"
     fi
@@ -163,7 +186,7 @@ bench() {
 # A step of the saturation ladder is clean when nothing is lost or refused, the asked rate is
 # reached (within 5 %) and p99 stays under 100 ms.
 clean_step() {
-    jq -e '(.failed | not) and .lost == 0 and .duplicates == 0 and .publish_failed == 0
+    [ "$(cat "$1.status")" = 0 ] && jq -e '(.failed | not) and .lost == 0 and .duplicates == 0 and .publish_failed == 0
         and .subscribers_connected == .subscribers_asked
         and .rate_achieved >= 0.95 * .rate_asked and .latency.p99_us <= 100000' "$1" >/dev/null
 }
@@ -223,11 +246,13 @@ row() {
     for target in "${TARGETS[@]}"; do printf ' %s |' "$(cell "$target" "$result" "$expr")"; done
     printf '\n'
 }
-num() { jq -r "if .failed then 0 else ($3) end" "$RESULTS/$1-$2.json" 2>/dev/null || echo 0; }
+# A failed run or a missing figure is `nan`: no comparison with it is met.
+num() { jq -r "if .failed then \"nan\" else (($3) // \"nan\") end" "$RESULTS/$1-$2.json" 2>/dev/null || echo nan; }
 # check LABEL OK(0/1) DETAIL
 check() { if [ "$2" = 1 ]; then echo "- **met**: $1 ($3)"; else echo "- **missed**: $1 ($3)"; fi; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }'; }
+known() { [ "$1" != nan ] && [ "$2" != nan ]; }
+le() { known "$1" "$2" && awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }' || echo 0; }
+ge() { known "$1" "$2" && awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }' || echo 0; }
 times() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a * b }'; }
 
 MEM='.hub.memory_per_connection_bytes | kib | tostring + " KiB"'
@@ -314,7 +339,12 @@ CPU='"\(.hub.cpu_percent | round) % / \(.generator_cpu_percent | round) %"'
     done
     lost=0
     for result in fanout wide saturation; do
-        lost=$((lost + $(num herald $result '.lost + .duplicates + .out_of_order')))
+        l=$(num herald $result '.lost + .duplicates + .out_of_order')
+        if [ "$l" = nan ]; then
+            lost="unknown (a run failed)"
+            break
+        fi
+        lost=$((lost + l))
     done
     check "zero loss for Herald in scenarios 2-4" "$([ "$lost" = 0 ] && echo 1 || echo 0)" "$lost lost"
     echo

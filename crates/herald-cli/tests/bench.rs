@@ -173,6 +173,31 @@ fn refused_publishes_show_as_loss_and_an_unclean_exit() {
 }
 
 #[test]
+fn a_url_that_is_not_an_event_stream_is_named_as_such() {
+    let (hub, _token) = hub();
+    let healthz = hub.urls[0].replace("/.well-known/mercure", "/healthz");
+    let output = bench(&[
+        "connections",
+        "--hub",
+        &healthz,
+        "--subscribers",
+        "2",
+        "--json",
+    ]);
+    assert!(!output.status.success(), "{output:?}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        all.contains("not text/event-stream"),
+        "the wrong content type is named: {all}"
+    );
+    assert!(!all.contains("panicked"), "{all}");
+}
+
+#[test]
 fn connections_reports_memory_per_idle_connection() {
     let (mut hub, _token) = hub();
     let pid = hub.child().id().to_string();
@@ -204,7 +229,7 @@ fn connections_reports_memory_per_idle_connection() {
 
 #[test]
 fn bad_arguments_get_a_clear_error() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &[
                 "fanout",
@@ -217,7 +242,32 @@ fn bad_arguments_get_a_clear_error() {
         ),
         (
             &["fanout", "--hub", "http://127.0.0.1:9/s", "--rate", "0"],
-            "positive",
+            "is not a rate from",
+        ),
+        (
+            // Slow enough to overflow a clock if it were taken as asked.
+            &["fanout", "--hub", "http://127.0.0.1:9/s", "--rate", "1e-20"],
+            "is not a rate from",
+        ),
+        (
+            &[
+                "fanout",
+                "--hub",
+                "http://127.0.0.1:9/s",
+                "--payload-bytes",
+                "18446744073709551615",
+            ],
+            "is not a size from",
+        ),
+        (
+            &[
+                "fanout",
+                "--hub",
+                "http://127.0.0.1:9/s",
+                "--messages",
+                "1000000000",
+            ],
+            "--messages",
         ),
         (
             &[

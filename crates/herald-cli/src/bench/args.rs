@@ -51,17 +51,17 @@ pub(crate) struct SubscribeArgs {
 pub(crate) struct FanoutArgs {
     #[command(flatten)]
     pub(crate) subscribe: SubscribeArgs,
-    /// How many updates to publish (each goes to one topic, round robin).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How many updates to publish (each goes to one topic, round robin), at most 100 million.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub(crate) messages: u64,
     /// The publish rate asked for, in updates per second.
     #[arg(long, default_value_t = 1000.0, value_parser = positive_rate)]
     pub(crate) rate: f64,
     /// The size of each update's data; it carries a sequence number and its send time, padded
-    /// to this size (at least that header's size).
-    #[arg(long, default_value_t = 64)]
+    /// to this size (at least that header's size), at most 16 MiB.
+    #[arg(long, default_value_t = 64, value_parser = payload_size)]
     pub(crate) payload_bytes: usize,
-    /// The publisher's JWT (`herald` style: sent as a bearer token).
+    /// The publisher's JWT, sent as a bearer token (whatever the publish style).
     #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
     /// How to publish: a Mercure form POST to the hub (`herald`), the raw body POSTed to an
@@ -93,11 +93,28 @@ pub(crate) enum PublishStyle {
     RawPost,
 }
 
+/// The slowest and fastest publish rates accepted, in updates per second.
+const RATES: std::ops::RangeInclusive<f64> = 0.001..=10_000_000.0;
+
 fn positive_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        Ok(rate) if RATES.contains(&rate) => Ok(rate),
         _ => Err(format!(
-            "`{text}` is not a positive number of updates per second"
+            "`{text}` is not a rate from {} to {} updates per second",
+            RATES.start(),
+            RATES.end()
+        )),
+    }
+}
+
+/// The largest payload: the event size a decoder accepts by default.
+const MAX_PAYLOAD: usize = herald_codec::DEFAULT_MAX_EVENT_SIZE;
+
+fn payload_size(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(size) if size <= MAX_PAYLOAD => Ok(size),
+        _ => Err(format!(
+            "`{text}` is not a size from 0 to {MAX_PAYLOAD} bytes"
         )),
     }
 }

@@ -232,7 +232,11 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
             (seen, moved) = (now, Instant::now());
         }
     }
-    let after = hub_sample(sub.hub_pid)?;
+    // A hub that died during the run must not take the report (and its loss figures) with it.
+    let (after, after_error) = match hub_sample(sub.hub_pid) {
+        Ok(after) => (after, None),
+        Err(error) => (None, Some(format!("{error:#}"))),
+    };
     let wall = wall_start.elapsed().as_secs_f64().max(1e-9);
     let generator_cpu = own_cpu().saturating_sub(cpu_start).as_secs_f64();
     let last_delivery = progress.last_delivery.load(Ordering::Relaxed);
@@ -249,6 +253,7 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     }
     let mut errors: Vec<String> = progress.first_error().into_iter().collect();
     errors.extend(published.first_error.clone());
+    errors.extend(after_error);
     let report = FanoutReport {
         bench: "fanout",
         hub_url: sub.hub.to_string(),

@@ -20,6 +20,8 @@ use super::stats::unix_nanos;
 
 /// Requests in flight at most (and keep-alive connections).
 const CONCURRENCY: usize = 32;
+/// How long one publish may take, answer included, before it counts as failed.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to publish, where, how fast.
 #[derive(Debug)]
@@ -157,7 +159,16 @@ pub(crate) async fn publish(plan: Arc<PublishPlan>) -> anyhow::Result<PublishOut
                     tokio::time::sleep_until(due).await;
                     let offset = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     last_send.fetch_max(offset, Ordering::Relaxed);
-                    match send(&client, plan.request(&uris, seq)).await {
+                    let sent = tokio::time::timeout(
+                        PUBLISH_TIMEOUT,
+                        send(&client, plan.request(&uris, seq)),
+                    );
+                    let sent = sent.await.unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!(
+                            "a publish got no complete answer within {PUBLISH_TIMEOUT:?}"
+                        ))
+                    });
+                    match sent {
                         Ok(()) => accepted.fetch_add(1, Ordering::Relaxed),
                         Err(error) => {
                             let mut first =

@@ -269,15 +269,37 @@ impl Group {
             if stream.read_buf(&mut buffer).await? == 0 {
                 bail!("the server closed the connection before answering the subscription");
             }
-            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut response = httparse::Response::new(&mut headers);
-            match response.parse(&buffer).context("malformed response head")? {
+            let parsed = response.parse(&buffer).map_err(|error| match error {
+                httparse::Error::TooManyHeaders => {
+                    anyhow::anyhow!("the response head has more than 64 headers")
+                }
+                other => anyhow::anyhow!("malformed response head: {other}"),
+            })?;
+            match parsed {
                 httparse::Status::Complete(len) => {
                     let code = response.code.unwrap_or(0);
                     if code != 200 {
                         bail!(
                             "the subscription was answered {code} {}",
                             response.reason.unwrap_or("")
+                        );
+                    }
+                    let content_type = response
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                        .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase());
+                    let is_stream = content_type.as_deref().is_some_and(|t| {
+                        t.split(';')
+                            .next()
+                            .is_some_and(|m| m.trim() == "text/event-stream")
+                    });
+                    if !is_stream {
+                        bail!(
+                            "the subscription was answered 200 with Content-Type {}, not text/event-stream",
+                            content_type.as_deref().unwrap_or("(none)")
                         );
                     }
                     let chunked = response.headers.iter().any(|h| {
