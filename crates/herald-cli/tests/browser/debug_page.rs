@@ -141,6 +141,31 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, png).unwrap();
 
+    // A long event is shown cut, so that hundreds of rows stay light.
+    browser
+        .run(
+            "document.getElementById('pub-data').value = 'x'.repeat(5000); \
+             document.getElementById('pub-id').value = 'debug-long';",
+            Vec::new(),
+        )
+        .await;
+    field(&browser, "publish").await.click().await.unwrap();
+    browser
+        .until("document.querySelector('#log tr[data-id=\"debug-long\"]')")
+        .await;
+    let long = browser
+        .run(
+            "return document.querySelector('#log tr[data-id=\"debug-long\"]').cells[3].textContent;",
+            Vec::new(),
+        )
+        .await;
+    let long = long.as_str().expect("text");
+    assert!(
+        long.starts_with(&"x".repeat(4096)) && long.ends_with("… (5000 characters in all)"),
+        "{}",
+        &long[long.len().saturating_sub(60)..]
+    );
+
     // Disconnecting closes the stream and empties the subscription list.
     field(&browser, "disconnect").await.click().await.unwrap();
     browser
@@ -160,7 +185,7 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     fill(&browser, "sub-last-id", "debug-1").await;
     field(&browser, "connect").await.click().await.unwrap();
     browser
-        .until("document.querySelector('#log tr[data-id=\"debug-2\"]')")
+        .until("document.querySelector('#log tr[data-id=\"debug-long\"]')")
         .await;
     let ids = browser
         .run(
@@ -168,7 +193,11 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
             Vec::new(),
         )
         .await;
-    assert_eq!(ids, serde_json::json!(["debug-2"]));
+    assert_eq!(
+        ids,
+        serde_json::json!(["debug-long", "debug-2"]),
+        "newest first"
+    );
     browser.quit().await;
 }
 

@@ -56,9 +56,17 @@ function logEvent(event) {
     page.lastId = event.lastEventId;
     $("last-id-seen").textContent = event.lastEventId;
   }
-  const row = addRow([[clock()], [event.type], [event.lastEventId || ""], [event.data, "data"]]);
+  const row = addRow([[clock()], [event.type], [event.lastEventId || ""], [shown(event.data), "data"]]);
   row.dataset.type = event.type;
   row.dataset.id = event.lastEventId;
+}
+
+// The log keeps hundreds of rows: each shows at most this much of an event's data.
+const MAX_SHOWN = 4096;
+
+function shown(data) {
+  if (data.length <= MAX_SHOWN) return data;
+  return `${data.slice(0, MAX_SHOWN)}… (${data.length} characters in all)`;
 }
 
 function logMeta(text, bad) {
