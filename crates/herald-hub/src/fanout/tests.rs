@@ -143,15 +143,23 @@ fn a_burst_wakes_the_reader_once_and_is_read_in_one_go() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn with_a_flush_interval_a_lone_update_leaves_at_once_and_a_burst_together() {
-    let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(50)));
+/// A subscriber of `a` whose reader waits on an empty queue, with a waker that counts its
+/// wake-ups, once the flush tick is waiting too.
+async fn waiting_reader(fanout: &Arc<Fanout>) -> (Registration, Arc<Count>, std::task::Waker) {
     let mut reader = fanout.register(subscriber(&["a"], &[]));
     let count = Arc::new(Count(Default::default()));
     let waker = std::task::Waker::from(count.clone());
     let mut cx = std::task::Context::from_waker(&waker);
     assert!(reader.queue.poll_recv(&mut cx).is_pending());
     tokio::task::yield_now().await; // let the tick start waiting
+    (reader, count, waker)
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_flush_interval_a_lone_update_leaves_at_once_and_a_burst_together() {
+    let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(50)));
+    let (mut reader, count, waker) = waiting_reader(&fanout).await;
+    let mut cx = std::task::Context::from_waker(&waker);
     // After a quiet spell, the first update wakes its reader without waiting for the interval.
     fanout.deliver(&record(1, &["a"], false));
     tokio::task::yield_now().await;
@@ -181,12 +189,7 @@ async fn with_a_flush_interval_a_lone_update_leaves_at_once_and_a_burst_together
 #[tokio::test(start_paused = true)]
 async fn a_queue_half_full_wakes_its_reader_without_waiting_for_the_tick() {
     let fanout = Arc::new(Fanout::with_flush_interval(4, Duration::from_secs(60)));
-    let mut reader = fanout.register(subscriber(&["a"], &[]));
-    let count = Arc::new(Count(Default::default()));
-    let waker = std::task::Waker::from(count.clone());
-    let mut cx = std::task::Context::from_waker(&waker);
-    assert!(reader.queue.poll_recv(&mut cx).is_pending());
-    tokio::task::yield_now().await; // let the tick start waiting
+    let (mut reader, count, _waker) = waiting_reader(&fanout).await;
     fanout.deliver(&record(1, &["a"], false)); // woken by the tick, which has not run yet
     assert_eq!(count.0.load(Ordering::SeqCst), 0);
     fanout.deliver(&record(2, &["a"], false)); // half of 4: woken now
