@@ -113,7 +113,7 @@ impl Block {
     /// The text of [`Block::split_line`]. Validating it again (at tens of GB/s) is what it
     /// costs to keep it as bytes, which need no second pass of the slower standard validator.
     pub(super) fn split_text(&self) -> &str {
-        simdutf8::basic::from_utf8(&self.split_line).unwrap_or_default()
+        valid_text(&self.split_line)
     }
 
     /// Interprets one line (terminator excluded) of `text`.
@@ -186,21 +186,21 @@ impl Block {
         if self.dropping {
             return Ok(());
         }
-        let joined = match self.data {
-            Data::None => value.len(),
-            _ => self.data_len + 1 + value.len(),
+        let fits = if self.data == Data::None {
+            let fits = value.len() <= limits.max_event_size;
+            if fits {
+                self.data_len = value.len();
+                self.data = Data::Text(value);
+            }
+            fits
+        } else {
+            self.push_data_line(text, value, limits)
         };
-        if joined > limits.max_event_size {
+        if !fits {
             self.drop_event();
             return Err(DecodeError::EventTooLarge {
                 limit: limits.max_event_size,
             });
-        }
-        if self.data == Data::None {
-            self.data_len = joined;
-            self.data = Data::Text(value);
-        } else {
-            self.push_data_line(text, value, limits);
         }
         Ok(())
     }
@@ -263,10 +263,7 @@ impl Block {
         let (text, range) = match &self.data {
             Data::None | Data::Buf => return,
             Data::Text(range) => (chunk, range.clone()),
-            Data::Line(range) => (
-                simdutf8::basic::from_utf8(&self.split_line).unwrap_or_default(),
-                range.clone(),
-            ),
+            Data::Line(range) => (valid_text(&self.split_line), range.clone()),
         };
         self.data_buf.clear();
         self.data_buf.push_str(text.get(range).unwrap_or_default());
@@ -300,6 +297,11 @@ impl Block {
         self.last_event_id_at = None;
         self.has_pending_id = false;
     }
+}
+
+/// Bytes already known to be valid UTF-8, as text (empty should they not be).
+fn valid_text(bytes: &[u8]) -> &str {
+    simdutf8::basic::from_utf8(bytes).unwrap_or_default()
 }
 
 /// The fields the spec knows, and comments.

@@ -122,7 +122,7 @@ impl Reader {
             // Read the valid lines before the invalid one, then that line on its own.
             let bad = error.valid_up_to();
             let start = memchr::memrchr2(b'\n', b'\r', &bytes[..bad]).map_or(0, |i| i + 1);
-            if let Ok(text) = std::str::from_utf8(&bytes[..start]) {
+            if let Ok(text) = simdutf8::basic::from_utf8(&bytes[..start]) {
                 self.read_text(text, sink);
             }
             let line = &bytes[start..];
@@ -145,13 +145,9 @@ impl Reader {
         while let Some(rest) = bytes.get(pos..).filter(|rest| !rest.is_empty()) {
             let (outcome, used) = match field(rest) {
                 Some((field, skip)) => {
-                    // A `data` value is usually long: search it with `memchr2` at once. Other
-                    // lines are short, and found faster word by word.
+                    // Other lines are short, and found faster word by word.
                     let len = match field {
-                        Field::Data => rest
-                            .get(skip..)
-                            .and_then(|value| memchr::memchr2(b'\n', b'\r', value))
-                            .map(|len| skip + len),
+                        Field::Data => data_line_end(rest, skip),
                         _ => scan::find_eol(rest),
                     };
                     let end = len.unwrap_or(rest.len());
@@ -205,11 +201,7 @@ impl Reader {
                 break;
             };
             let skip = 5 + usize::from(after.first() == Some(&b' '));
-            let Some(end) = rest
-                .get(skip..)
-                .and_then(|value| memchr::memchr2(b'\n', b'\r', value))
-                .map(|len| skip + len)
-            else {
+            let Some(end) = data_line_end(rest, skip) else {
                 break;
             };
             if end > self.limits.max_line_len
@@ -358,6 +350,15 @@ impl Reader {
         self.bom_checked = true;
         Some(wanted)
     }
+}
+
+/// Where the `data` line starting `rest` ends, its value starting at `skip`: a value is usually
+/// long, so it is searched with `memchr2` at once rather than word by word.
+#[inline]
+fn data_line_end(rest: &[u8], skip: usize) -> Option<usize> {
+    rest.get(skip..)
+        .and_then(|value| memchr::memchr2(b'\n', b'\r', value))
+        .map(|len| skip + len)
 }
 
 /// The length of the line terminator at `bytes[end]`: 2 for CRLF, 1 for a lone CR or LF, and
