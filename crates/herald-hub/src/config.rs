@@ -96,9 +96,10 @@ pub struct HubConfig {
     #[serde(with = "duration_text")]
     pub send_timeout: Duration,
     /// How long updates may be held so that those arriving close together leave in one write:
-    /// the first update after a quiet spell is written at once, and the ones arriving within
-    /// this interval after it wait for its end and leave together (zero: every update is
-    /// written at once). It bounds the latency it adds, and only under load.
+    /// while the subscribers' streams keep up, each update is written at once; while some of
+    /// them have not yet taken the updates they were woken for, what arrives waits for the end
+    /// of this interval and leaves together (zero: every update is written at once). It bounds
+    /// the latency it adds, and only under load.
     #[serde(with = "duration_text")]
     pub flush_interval: Duration,
     /// How long a graceful shutdown waits for connections to close before cutting them.

@@ -173,9 +173,10 @@ impl Fanout {
     }
 
     /// An empty fan-out whose subscribers each get a queue of `queue_len` updates. With a
-    /// non-zero `flush_interval`, subscribers are woken by a shared tick: at once for the first
-    /// updates after a quiet spell, then at most once per interval while updates keep coming,
-    /// so that what arrives meanwhile leaves in the same write; zero wakes each at once.
+    /// non-zero `flush_interval`, subscribers are woken by a shared tick: at once while the
+    /// readers it woke last have taken their updates, at the end of the interval while some have
+    /// not (the hub is busy), so that what arrives meanwhile leaves in the same write; zero
+    /// wakes each at once.
     pub fn with_flush_interval(queue_len: usize, flush_interval: Duration) -> Fanout {
         Fanout {
             registry: RwLock::new(Registry::default()),

@@ -31,9 +31,28 @@ pub(crate) struct SubscribeArgs {
     /// nchan eventsource location, a plain SSE endpoint.
     #[arg(long)]
     pub(crate) hub: Url,
-    /// How many subscriptions to open (one HTTP/1.1 connection each).
+    /// How many subscriptions to open (one HTTP/1.1 connection each, or HTTP/2 streams with
+    /// `--http2`).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) subscribers: u32,
+    /// Connect over TLS (implied by an https:// URL), offering HTTP/1.1 by ALPN, or h2 with
+    /// `--http2`.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Accept any server certificate (a hub with a self-signed test certificate).
+    #[arg(long, conflicts_with = "cacert")]
+    pub(crate) insecure: bool,
+    /// Also trust the certificates in this PEM file (a private CA, a self-signed hub).
+    #[arg(long)]
+    pub(crate) cacert: Option<std::path::PathBuf>,
+    /// Subscribe over HTTP/2: h2 by ALPN over TLS, h2c with prior knowledge otherwise; one
+    /// session per subscription unless `--streams-per-session` says more.
+    #[arg(long)]
+    pub(crate) http2: bool,
+    /// With HTTP/2, how many subscriptions share one session (as a browser's tabs share one
+    /// connection); implies `--http2`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) streams_per_session: Option<u32>,
     /// How many topics the subscribers are spread over (round robin).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) topics: u32,
@@ -119,7 +138,7 @@ fn payload_size(text: &str) -> Result<usize, String> {
     }
 }
 
-/// A plain-HTTP endpoint resolved once: where to connect and what to ask for.
+/// An endpoint resolved once: where to connect and what to ask for.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     /// The address connections go to.
@@ -131,10 +150,10 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Resolves `url`, which must be `http` (the load generator speaks plain HTTP/1.1).
+    /// Resolves `url`, an `http` or `https` URL.
     pub(crate) fn resolve(url: &Url) -> anyhow::Result<Endpoint> {
-        if url.scheme() != "http" {
-            bail!("herald bench speaks plain HTTP/1.1: `{url}` must be an http:// URL");
+        if url.scheme() != "http" && url.scheme() != "https" {
+            bail!("`{url}` must be an http:// or https:// URL");
         }
         let host = url
             .host_str()
@@ -167,12 +186,33 @@ impl Endpoint {
     }
 }
 
+impl SubscribeArgs {
+    /// Whether subscriptions go over TLS.
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.tls || self.hub.scheme() == "https"
+    }
+
+    /// How many subscriptions share an HTTP/2 session; `None` for HTTP/1.1.
+    pub(crate) fn streams_per_session(&self) -> Option<u32> {
+        match (self.http2, self.streams_per_session) {
+            (_, Some(streams)) => Some(streams),
+            (true, None) => Some(1),
+            (false, None) => None,
+        }
+    }
+}
+
 impl FanoutArgs {
     /// Where updates go, after checking that the style has what it needs.
     pub(crate) fn publish_endpoint(&self) -> anyhow::Result<Endpoint> {
+        let mut hub = self.subscribe.hub.clone();
+        if self.subscribe.uses_tls() {
+            // `--tls` with an http:// URL: the hub speaks TLS on that port.
+            let _ = hub.set_scheme("https");
+        }
         let url = match (self.publish_style, &self.publish_url) {
             (_, Some(url)) => url,
-            (PublishStyle::Herald, None) => &self.subscribe.hub,
+            (PublishStyle::Herald, None) => &hub,
             (style, None) => bail!(
                 "--publish-style {} needs --publish-url (the URL updates are POSTed to)",
                 style.name()

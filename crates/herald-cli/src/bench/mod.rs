@@ -3,16 +3,19 @@
 //! measures what an idle subscription costs the hub. It drives Herald, nginx+nchan or a plain
 //! SSE server alike, so that `bench/compare.sh` can put them side by side.
 //!
-//! Files: `args` (the command line), `subscribers` (the pool of raw HTTP/1.1 subscriptions),
-//! `body` (chunked bodies), `publisher` (paced, concurrent publishing), `stats` (tallies and
-//! /proc), `report` (table and JSON).
+//! Files: `args` (the command line), `subscribers` (the pool of subscriptions), `connect`
+//! (HTTP/1.1, TLS and HTTP/2 subscriptions), `tls` (the client's TLS configuration), `body`
+//! (chunked bodies), `publisher` (paced, concurrent publishing), `stats` (tallies and /proc),
+//! `report` (table and JSON).
 
 mod args;
 mod body;
+mod connect;
 mod publisher;
 mod report;
 mod stats;
 mod subscribers;
+mod tls;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use tokio::time::Instant;
 
 pub(crate) use args::Args;
 use args::{BenchCommand, ConnectionsArgs, Endpoint, FanoutArgs, SubscribeArgs};
+use connect::Connector;
 use publisher::{PublishPlan, publish};
 use report::{ConnectionsReport, FanoutReport, HubUsage, Latency};
 use stats::{ProcSample, own_cpu, sample_tree, unix_nanos};
@@ -73,6 +77,26 @@ fn raise_file_limit(subscribers: u32) -> anyhow::Result<u64> {
         );
     }
     Ok(limit)
+}
+
+/// How the subscriptions of `args` reach `endpoint`.
+fn connector(args: &SubscribeArgs, endpoint: &Endpoint) -> anyhow::Result<Connector> {
+    let streams = args.streams_per_session();
+    let tls = if args.uses_tls() {
+        let alpn: &[&[u8]] = if streams.is_some() {
+            &[b"h2"]
+        } else {
+            &[b"http/1.1"]
+        };
+        Some(tls::client_config(
+            args.cacert.as_deref(),
+            args.insecure,
+            alpn,
+        )?)
+    } else {
+        None
+    };
+    Connector::new(endpoint, tls, streams)
 }
 
 fn hub_sample(pid: Option<u32>) -> anyhow::Result<Option<ProcSample>> {
@@ -163,7 +187,8 @@ async fn connections(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
     let fd_limit = raise_file_limit(args.subscribers)?;
     let before = hub_sample(args.hub_pid)?;
     let plan = Arc::new(PoolPlan::new(
-        endpoint,
+        &endpoint,
+        connector(&args, &endpoint)?,
         &topic_names(args.topics),
         args.subscribers,
         0,
@@ -198,7 +223,8 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     let topics = topic_names(sub.topics);
     let before = hub_sample(sub.hub_pid)?;
     let plan = Arc::new(PoolPlan::new(
-        endpoint,
+        &endpoint,
+        connector(sub, &endpoint)?,
         &topics,
         sub.subscribers,
         args.messages,
@@ -216,6 +242,7 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
         style: args.publish_style,
         endpoint: publish_endpoint,
         token: args.token.clone(),
+        tls: tls::client_config(sub.cacert.as_deref(), sub.insecure, &[b"http/1.1"])?,
         topics,
         messages: args.messages,
         rate: args.rate,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -32,6 +33,8 @@ pub(crate) struct PublishPlan {
     pub(crate) endpoint: Endpoint,
     /// The bearer token, if any.
     pub(crate) token: Option<String>,
+    /// The TLS configuration for an https:// endpoint.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     /// Update `i` goes to `topics[i % len]`.
     pub(crate) topics: Vec<String>,
     /// How many updates.
@@ -79,7 +82,7 @@ pub(crate) fn payload(seq: u64, sent: u64, size: usize) -> String {
     data
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 impl PublishPlan {
     fn uris(&self) -> anyhow::Result<Vec<http::Uri>> {
@@ -131,6 +134,12 @@ pub(crate) async fn publish(plan: Arc<PublishPlan>) -> anyhow::Result<PublishOut
     let uris = Arc::new(plan.uris()?);
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*plan.tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(CONCURRENCY)
         .build(connector);

@@ -1,46 +1,43 @@
-//! The subscriber pool: many raw HTTP/1.1 subscriptions per task, each decoded with
-//! herald-codec, each checking that it gets every update of its topic exactly once, in the
-//! order the other subscribers of that topic get it. One `EventSource` client per subscriber
-//! would measure the client, not the hub: a plain GET, `httparse` for the response head and a
-//! small per-connection state keep the generator's cost per delivery low.
+//! The subscriber pool: many subscriptions per task (raw HTTP/1.1, over TLS or not, or HTTP/2
+//! streams: see `connect`), each decoded with herald-codec, each checking that it gets every
+//! update of its topic exactly once, in the order the other subscribers of that topic get it.
+//! One `EventSource` client per subscriber would measure the client, not the hub: a plain GET,
+//! `httparse` for the response head and a small per-connection state keep the generator's cost
+//! per delivery low.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 
-use anyhow::{Context as _, bail};
-use bytes::{Buf as _, BytesMut};
+use anyhow::Context as _;
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
+use h2::client::SendRequest;
 use hdrhistogram::Histogram;
 use herald_codec::{Decoder, Frame};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OnceCell, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::args::Endpoint;
+use super::connect::{Body, Connector};
 use super::stats::{Tallies, new_histogram, unix_nanos};
 
 /// How many connections are being opened at once during the ramp.
 const CONNECT_CONCURRENCY: usize = 128;
 /// How many tasks share the subscriptions: enough for every core to take part.
 const TASKS: u32 = 16;
-/// Room reserved for each read.
-const READ_RESERVE: usize = 4096;
-/// The largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-/// `EMFILE`: this process has as many files open as the OS allows.
-const EMFILE: i32 = 24;
 
 /// What the pool subscribes to.
 #[derive(Debug)]
 pub(crate) struct PoolPlan {
-    /// Where subscribers connect.
-    pub(crate) endpoint: Endpoint,
-    /// One ready-made request per topic.
+    /// How subscribers connect.
+    pub(crate) connector: Connector,
+    /// One ready-made HTTP/1.1 request per topic.
     pub(crate) requests: Vec<Vec<u8>>,
+    /// The URL of each topic's subscription (for HTTP/2).
+    pub(crate) urls: Vec<url::Url>,
     /// How many subscriptions.
     pub(crate) subscribers: u32,
     /// How many updates each topic will get.
@@ -51,7 +48,8 @@ impl PoolPlan {
     /// Subscriptions to `topics` at `endpoint`, `subscribers` of them spread round robin, for
     /// `messages` updates published round robin over the same topics.
     pub(crate) fn new(
-        endpoint: Endpoint,
+        endpoint: &Endpoint,
+        connector: Connector,
         topics: &[String],
         subscribers: u32,
         messages: u64,
@@ -68,12 +66,21 @@ impl PoolPlan {
                 .into_bytes()
             })
             .collect();
+        let urls = topics
+            .iter()
+            .map(|topic| {
+                let mut url = endpoint.url.clone();
+                url.query_pairs_mut().append_pair("topic", topic);
+                url
+            })
+            .collect();
         let per_topic = (0..count)
             .map(|t| messages / count + u64::from(t < messages % count))
             .collect();
         PoolPlan {
-            endpoint,
+            connector,
             requests,
+            urls,
             subscribers,
             per_topic,
         }
@@ -143,6 +150,13 @@ impl Pool {
         let progress = Arc::new(Progress::default());
         let (stop, stopped) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+        let sessions: Arc<[OnceCell<SendRequest<Bytes>>]> =
+            match plan.connector.streams_per_session() {
+                Some(streams) => (0..plan.subscribers.div_ceil(streams))
+                    .map(|_| OnceCell::new())
+                    .collect(),
+                None => Arc::new([]),
+            };
         let per_task = plan.subscribers.div_ceil(TASKS);
         let tasks = (0..plan.subscribers)
             .step_by(per_task as usize)
@@ -152,6 +166,7 @@ impl Pool {
                     plan: Arc::clone(&plan),
                     progress: Arc::clone(&progress),
                     permits: Arc::clone(&permits),
+                    sessions: Arc::clone(&sessions),
                 };
                 tokio::spawn(group.run(first..last, stopped.clone()))
             })
@@ -185,12 +200,15 @@ struct Group {
     plan: Arc<PoolPlan>,
     progress: Arc<Progress>,
     permits: Arc<Semaphore>,
+    /// The HTTP/2 sessions of the whole pool, each opened by the first of its subscriptions.
+    sessions: Arc<[OnceCell<SendRequest<Bytes>>]>,
 }
 
 impl Group {
     async fn run(self, range: std::ops::Range<u32>, mut stop: watch::Receiver<bool>) -> Tallies {
         let topics = self.plan.per_topic.len();
         let latency = Mutex::new(new_histogram());
+        let first = range.start;
         let mut subscribers: Vec<Subscriber> = range
             .map(|i| {
                 let topic = i as usize % topics;
@@ -200,7 +218,8 @@ impl Group {
         {
             let mut running: FuturesUnordered<_> = subscribers
                 .iter_mut()
-                .map(|subscriber| self.subscription(subscriber, &latency))
+                .zip(first..)
+                .map(|(subscriber, index)| self.subscription(index, subscriber, &latency))
                 .collect();
             tokio::select! {
                 () = async { while running.next().await.is_some() {} } => {}
@@ -222,15 +241,20 @@ impl Group {
         tallies
     }
 
-    async fn subscription(&self, subscriber: &mut Subscriber, latency: &Mutex<Histogram<u64>>) {
+    async fn subscription(
+        &self,
+        index: u32,
+        subscriber: &mut Subscriber,
+        latency: &Mutex<Histogram<u64>>,
+    ) {
         let opened = {
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
-            self.open(subscriber.topic).await
+            self.open(index, subscriber.topic).await
         };
-        let (stream, buffer, chunked) = match opened {
-            Ok(opened) => opened,
+        let body = match opened {
+            Ok(body) => body,
             Err(error) => {
                 self.progress.failed.fetch_add(1, Ordering::Relaxed);
                 self.progress.note_error(&error);
@@ -238,101 +262,35 @@ impl Group {
             }
         };
         self.progress.connected.fetch_add(1, Ordering::Relaxed);
-        if let Err(error) = self
-            .receive(stream, buffer, chunked, subscriber, latency)
-            .await
-        {
+        if let Err(error) = self.receive(body, subscriber, latency).await {
             self.progress.dropped.fetch_add(1, Ordering::Relaxed);
             self.progress.note_error(&error);
         }
     }
 
-    /// Connects and reads the response head; returns the bytes read past it.
-    async fn open(&self, topic: usize) -> anyhow::Result<(TcpStream, BytesMut, bool)> {
-        let addr = self.plan.endpoint.addr;
-        let mut stream = TcpStream::connect(addr).await.map_err(|error| {
-            if error.raw_os_error() == Some(EMFILE) {
-                anyhow::anyhow!(
-                    "the OS limit on open files stopped the load generator (EMFILE): run several \
-                     `herald bench` processes with fewer subscribers each"
-                )
-            } else {
-                anyhow::Error::new(error).context(format!("cannot connect to {addr}"))
-            }
-        })?;
-        stream.set_nodelay(true)?;
-        // An abortive close leaves no TIME_WAIT behind: the next run gets its ports back.
-        stream.set_zero_linger()?;
-        stream.write_all(&self.plan.requests[topic]).await?;
-        let mut buffer = BytesMut::with_capacity(READ_RESERVE);
-        loop {
-            if stream.read_buf(&mut buffer).await? == 0 {
-                bail!("the server closed the connection before answering the subscription");
-            }
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut response = httparse::Response::new(&mut headers);
-            let parsed = response.parse(&buffer).map_err(|error| match error {
-                httparse::Error::TooManyHeaders => {
-                    anyhow::anyhow!("the response head has more than 64 headers")
-                }
-                other => anyhow::anyhow!("malformed response head: {other}"),
-            })?;
-            match parsed {
-                httparse::Status::Complete(len) => {
-                    let code = response.code.unwrap_or(0);
-                    if code != 200 {
-                        bail!(
-                            "the subscription was answered {code} {}",
-                            response.reason.unwrap_or("")
-                        );
-                    }
-                    let content_type = response
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
-                        .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase());
-                    let is_stream = content_type.as_deref().is_some_and(|t| {
-                        t.split(';')
-                            .next()
-                            .is_some_and(|m| m.trim() == "text/event-stream")
-                    });
-                    if !is_stream {
-                        bail!(
-                            "the subscription was answered 200 with Content-Type {}, not text/event-stream",
-                            content_type.as_deref().unwrap_or("(none)")
-                        );
-                    }
-                    let chunked = response.headers.iter().any(|h| {
-                        h.name.eq_ignore_ascii_case("transfer-encoding")
-                            && String::from_utf8_lossy(h.value)
-                                .to_ascii_lowercase()
-                                .contains("chunked")
-                    });
-                    buffer.advance(len);
-                    return Ok((stream, buffer, chunked));
-                }
-                httparse::Status::Partial if buffer.len() > MAX_HEAD => {
-                    bail!("the response head is larger than {MAX_HEAD} bytes")
-                }
-                httparse::Status::Partial => {}
-            }
-        }
+    /// Opens subscription `index` to `topic` and reads its response head.
+    async fn open(&self, index: u32, topic: usize) -> anyhow::Result<Body> {
+        let connector = &self.plan.connector;
+        let Some(streams) = connector.streams_per_session() else {
+            return connector.open_http1(&self.plan.requests[topic]).await;
+        };
+        let session = self.sessions[(index / streams) as usize]
+            .get_or_try_init(|| connector.session())
+            .await?;
+        connector.open_http2(session, &self.plan.urls[topic]).await
     }
 
     /// Reads events until the stream ends or the pool is stopped.
     async fn receive(
         &self,
-        mut stream: TcpStream,
-        mut buffer: BytesMut,
-        chunked: bool,
+        mut body: Body,
         subscriber: &mut Subscriber,
         latency: &Mutex<Histogram<u64>>,
     ) -> anyhow::Result<()> {
-        let mut body = super::body::BodyDecoder::new(chunked);
         let mut decoder = Decoder::new();
         loop {
             let now = unix_nanos();
-            body.decode(&mut buffer, |bytes| decoder.push(bytes))?;
+            body.take(|bytes| decoder.push(bytes))?;
             let events = drain(&mut decoder, subscriber, now, latency)?;
             if events > 0 {
                 self.progress.delivered.fetch_add(events, Ordering::Relaxed);
@@ -340,13 +298,7 @@ impl Group {
                     .last_delivery
                     .fetch_max(now, Ordering::Relaxed);
             }
-            if body.is_done() {
-                bail!("the server ended the stream");
-            }
-            buffer.reserve(READ_RESERVE);
-            if stream.read_buf(&mut buffer).await? == 0 {
-                bail!("the server closed the stream");
-            }
+            body.fill().await?;
         }
     }
 }

@@ -178,7 +178,7 @@ pub(crate) struct Settings {
     #[arg(long, env = "HERALD_SEND_TIMEOUT")]
     pub(crate) send_timeout: Option<Span>,
     /// Under load, hold updates up to this long so that those arriving close together leave
-    /// in one write; the first update after a quiet spell is written at once (0: every update
+    /// in one write; while the hub keeps up, each update is written at once (0: every update
     /// at once) [default: 1ms].
     #[arg(long, env = "HERALD_FLUSH_INTERVAL")]
     pub(crate) flush_interval: Option<Span>,

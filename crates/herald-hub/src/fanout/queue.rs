@@ -8,7 +8,7 @@
 //!   waiting updates at once (see [`super::Fanout`]).
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -33,6 +33,8 @@ pub(crate) struct Slot {
     /// When the reader last sent something, in milliseconds since the fan-out's epoch (see
     /// [`super::ticks`]).
     pub(super) touched: AtomicU64,
+    /// The flush tick woke the reader and it has not taken its updates yet: the hub is behind.
+    woken: AtomicBool,
 }
 
 /// What a push did.
@@ -84,6 +86,18 @@ impl Slot {
         self.waker.wake();
     }
 
+    /// Wakes the reader for the flush tick, which then watches whether it keeps up (see
+    /// [`lags`](Self::lags)).
+    pub(super) fn wake_for_tick(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Whether the reader was woken by the flush tick and has not taken its updates since.
+    pub(super) fn lags(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
+    }
+
     /// Closes the queue: the reader gets what is queued, then the end.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
@@ -132,6 +146,7 @@ impl Queue {
     }
 
     fn take(&mut self) -> Poll<Option<Arc<Record>>> {
+        self.slot.woken.store(false, Ordering::Release);
         let mut state = self.slot.lock();
         if state.records.is_empty() {
             state.scheduled = false;

@@ -143,10 +143,13 @@ fn a_burst_wakes_the_reader_once_and_is_read_in_one_go() {
     );
 }
 
-/// A subscriber of `a` whose reader waits on an empty queue, with a waker that counts its
+/// A subscriber of `topic` whose reader waits on an empty queue, with a waker that counts its
 /// wake-ups, once the flush tick is waiting too.
-async fn waiting_reader(fanout: &Arc<Fanout>) -> (Registration, Arc<Count>, std::task::Waker) {
-    let mut reader = fanout.register(subscriber(&["a"], &[]));
+async fn waiting_reader(
+    fanout: &Arc<Fanout>,
+    topic: &str,
+) -> (Registration, Arc<Count>, std::task::Waker) {
+    let mut reader = fanout.register(subscriber(&[topic], &[]));
     let count = Arc::new(Count(Default::default()));
     let waker = std::task::Waker::from(count.clone());
     let mut cx = std::task::Context::from_waker(&waker);
@@ -156,40 +159,45 @@ async fn waiting_reader(fanout: &Arc<Fanout>) -> (Registration, Arc<Count>, std:
 }
 
 #[tokio::test(start_paused = true)]
-async fn with_a_flush_interval_a_lone_update_leaves_at_once_and_a_burst_together() {
+async fn with_a_flush_interval_updates_leave_at_once_while_readers_keep_up_and_together_once_one_lags()
+ {
     let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(50)));
-    let (mut reader, count, waker) = waiting_reader(&fanout).await;
-    let mut cx = std::task::Context::from_waker(&waker);
-    // After a quiet spell, the first update wakes its reader without waiting for the interval.
+    let (mut a, woken_a, waker_a) = waiting_reader(&fanout, "a").await;
+    let (mut b, woken_b, waker_b) = waiting_reader(&fanout, "b").await;
+    let mut cx_a = std::task::Context::from_waker(&waker_a);
+    // The hub is idle: the update wakes its reader without waiting for the interval.
     fanout.deliver(&record(1, &["a"], false));
     tokio::task::yield_now().await;
-    assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken at once");
-    assert!(matches!(
-        reader.queue.poll_recv(&mut cx),
-        Poll::Ready(Some(_))
-    ));
-    assert!(reader.queue.poll_recv(&mut cx).is_pending());
-    // Updates within the interval that follows wait for its end, and wake the reader once.
+    assert_eq!(woken_a.0.load(Ordering::SeqCst), 1, "woken at once");
+    assert!(matches!(a.queue.poll_recv(&mut cx_a), Poll::Ready(Some(_))));
+    assert!(a.queue.poll_recv(&mut cx_a).is_pending());
+    // Its reader took it: the next update, however soon, leaves at once too.
     fanout.deliver(&record(2, &["a"], false));
-    fanout.deliver(&record(3, &["a"], false));
+    tokio::task::yield_now().await;
+    assert_eq!(woken_a.0.load(Ordering::SeqCst), 2, "woken at once again");
+    // That reader has not taken update 2 yet: the hub is behind, so the updates that arrive now
+    // wait for the end of the interval, and leave together.
+    fanout.deliver(&record(3, &["b"], false));
+    fanout.deliver(&record(5, &["b"], false));
     tokio::task::yield_now().await;
     assert_eq!(
-        count.0.load(Ordering::SeqCst),
-        1,
+        woken_b.0.load(Ordering::SeqCst),
+        0,
         "not woken within the interval"
     );
     tokio::time::sleep(Duration::from_millis(80)).await;
-    assert_eq!(count.0.load(Ordering::SeqCst), 2, "woken once at its end");
-    assert!(matches!(
-        reader.queue.poll_recv(&mut cx),
-        Poll::Ready(Some(_))
-    ));
+    assert_eq!(woken_b.0.load(Ordering::SeqCst), 1, "woken once at its end");
+    assert_eq!(next(&mut b.queue), Some(Some(3)));
+    assert_eq!(next(&mut b.queue), Some(Some(5)));
+    let mut cx_b = std::task::Context::from_waker(&waker_b);
+    assert!(b.queue.poll_recv(&mut cx_b).is_pending());
+    assert_eq!(next(&mut a.queue), Some(Some(2)));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_queue_half_full_wakes_its_reader_without_waiting_for_the_tick() {
     let fanout = Arc::new(Fanout::with_flush_interval(4, Duration::from_secs(60)));
-    let (mut reader, count, _waker) = waiting_reader(&fanout).await;
+    let (mut reader, count, _waker) = waiting_reader(&fanout, "a").await;
     fanout.deliver(&record(1, &["a"], false)); // woken by the tick, which has not run yet
     assert_eq!(count.0.load(Ordering::SeqCst), 0);
     fanout.deliver(&record(2, &["a"], false)); // half of 4: woken now

@@ -23,24 +23,34 @@ use super::queue::Slot;
 /// The keep-alive comment.
 const HEARTBEAT: &[u8] = b":\n";
 
-/// The shared flush tick. The first updates after a quiet spell wake their readers at once (a
-/// lone update pays no delay); the ones that arrive in the `every` that follows wait for the end
-/// of it and leave together, one write per reader. Ends with the fan-out.
+/// The shared flush tick. While the readers keep up (each one woken last has taken its updates),
+/// updates wake their readers at once: a hub that is not busy adds no delay. While some of them
+/// lag, the hub is busy: what arrives waits for the end of `every` and leaves together, one
+/// write per reader, as the updates of a burst do. Ends with the fan-out.
 pub(super) async fn flush_ticks(fanout: Weak<Fanout>, tick: Arc<Notify>, every: Duration) {
+    // The readers woken last; weak, so that a departed subscriber's queue is not kept.
+    let mut woken: Vec<Weak<Slot>> = Vec::new();
     loop {
         tick.notified().await;
-        loop {
-            let Some(strong) = fanout.upgrade() else {
-                return;
-            };
-            let due = strong.take_pending();
-            drop(strong);
-            if due.is_empty() {
-                break; // quiet again: the next update is woken at once
-            }
-            due.iter().for_each(|slot| slot.wake());
+        // The latest woken are the likeliest to lag: look at them first.
+        let lagging = woken
+            .iter()
+            .rev()
+            .any(|slot| slot.upgrade().is_some_and(|slot| slot.lags()));
+        if lagging {
             tokio::time::sleep(every).await;
         }
+        let Some(strong) = fanout.upgrade() else {
+            return;
+        };
+        let due = strong.take_pending();
+        drop(strong);
+        if due.is_empty() {
+            continue;
+        }
+        due.iter().for_each(|slot| slot.wake_for_tick());
+        woken.clear();
+        woken.extend(due.iter().map(Arc::downgrade));
     }
 }
 

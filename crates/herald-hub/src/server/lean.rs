@@ -7,9 +7,10 @@
 //! Here the request head is read into a buffer freed once parsed (with `httparse`), the request
 //! goes through the same axum router (so limits, CORS, authorization and metrics are the same),
 //! and the response is written straight to the socket: the head, then each body chunk with
-//! chunked framing, without copying the shared event bytes. Anything else (another method or
-//! path, a request body, an upgrade, HTTP/2, a head that does not parse) is handed to hyper
-//! with the bytes already read. When a stream ends and the connection stays open, its next
+//! chunked framing, without copying the shared event bytes. A connection that opens with the
+//! HTTP/2 preface goes to the lean HTTP/2 server (`super::h2`); anything else (another method
+//! or path, a request body, an upgrade, a head that does not parse) is handed to hyper with the
+//! bytes already read. When a stream ends and the connection stays open, its next
 //! request is read here again: a browser reconnects over the same connection.
 
 use std::future::poll_fn;
@@ -27,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 use tower::Service;
 
+use super::h2::PREFACE;
 use crate::http::HUB_PATH;
 
 /// The most request headers the lean path parses; a request with more goes to hyper.
@@ -43,6 +45,19 @@ pub(crate) enum Next<I> {
     Close,
     /// hyper serves the rest of it, starting with the bytes already read.
     Hyper(Prefixed<I>),
+    /// It speaks HTTP/2 (its first bytes, already read, are the preface).
+    Http2(Prefixed<I>),
+}
+
+/// What a request head turned out to be (short-lived: it lives in the boxed head phase).
+#[allow(clippy::large_enum_variant)]
+enum Head {
+    /// A subscription the lean path serves.
+    Subscription(Request<Body>),
+    /// The HTTP/2 preface.
+    Http2,
+    /// Anything else: hyper serves it.
+    Other,
 }
 
 /// Serves the connection's requests here while they are subscriptions (a browser's
@@ -120,8 +135,9 @@ where
     let read = tokio::time::timeout(head_timeout, read_head(&mut io, &mut buf, head_limit));
     let request = tokio::select! {
         read = read => match read {
-            Ok(Ok(Some(request))) => request,
-            Ok(Ok(None)) => return Answer::Done(Next::Hyper(Prefixed::new(buf.freeze(), io))),
+            Ok(Ok(Head::Subscription(request))) => request,
+            Ok(Ok(Head::Http2)) => return Answer::Done(Next::Http2(Prefixed::new(buf.freeze(), io))),
+            Ok(Ok(Head::Other)) => return Answer::Done(Next::Hyper(Prefixed::new(buf.freeze(), io))),
             Ok(Err(_)) | Err(_) => return Answer::Done(Next::Close),
         },
         _ = stopped.wait_for(|stop| *stop) => return Answer::Done(Next::Close),
@@ -154,19 +170,18 @@ async fn write_flush<I: AsyncWrite + Unpin>(io: &mut I, bytes: &[u8]) -> io::Res
     io.flush().await
 }
 
-/// Reads until a complete head is buffered (`buf` may already hold some of it, or all of it).
-/// `Some` when it is a subscription the lean path serves; `None` when hyper must (the bytes
-/// read stay in `buf`).
+/// Reads until a complete head is buffered (`buf` may already hold some of it, or all of it),
+/// and tells what it is; the bytes read stay in `buf` for whoever serves it.
 async fn read_head<I: AsyncRead + Unpin>(
     io: &mut I,
     buf: &mut BytesMut,
     limit: usize,
-) -> io::Result<Option<Request<Body>>> {
+) -> io::Result<Head> {
     let mut parse_first = !buf.is_empty();
     loop {
         if !std::mem::take(&mut parse_first) {
             if buf.len() >= limit {
-                return Ok(None);
+                return Ok(Head::Other);
             }
             buf.reserve(if buf.is_empty() {
                 FIRST_READ
@@ -178,19 +193,25 @@ async fn read_head<I: AsyncRead + Unpin>(
                 return if buf.is_empty() {
                     Err(io::ErrorKind::UnexpectedEof.into())
                 } else {
-                    Ok(None)
+                    Ok(Head::Other)
                 };
             }
+        }
+        if PREFACE.starts_with(&buf[..buf.len().min(PREFACE.len())]) {
+            if buf.len() >= PREFACE.len() {
+                return Ok(Head::Http2);
+            }
+            continue; // a part of the preface: read the rest
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut head = httparse::Request::new(&mut headers);
         match head.parse(buf) {
             Ok(httparse::Status::Complete(len)) if len == buf.len() => {
-                return Ok(subscription(&head));
+                return Ok(subscription(&head).map_or(Head::Other, Head::Subscription));
             }
             Ok(httparse::Status::Partial) => {}
             // Pipelined bytes, too many headers or a malformed head: hyper answers those.
-            Ok(httparse::Status::Complete(_)) | Err(_) => return Ok(None),
+            Ok(httparse::Status::Complete(_)) | Err(_) => return Ok(Head::Other),
         }
     }
 }
@@ -386,6 +407,10 @@ impl<I: AsyncRead> AsyncRead for Prefixed<I> {
         let n = this.prefix.len().min(buf.remaining());
         buf.put_slice(&this.prefix[..n]);
         this.prefix.advance(n);
+        if this.prefix.is_empty() {
+            // Release the buffer the prefix was read into.
+            *this.prefix = Bytes::new();
+        }
         Poll::Ready(Ok(()))
     }
 }

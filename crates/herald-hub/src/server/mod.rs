@@ -2,9 +2,11 @@
 //! `http/1.1`), HTTP/2 with prior knowledge on plain sockets (h2c), a bound on open
 //! connections, and a graceful shutdown with a grace period.
 //!
-//! axum's own `serve` speaks only plain sockets, so the accept loop lives here, on hyper-util's
-//! auto builder (which tells HTTP/1.1 from the HTTP/2 preface) and tokio-rustls.
+//! axum's own `serve` speaks only plain sockets, so the accept loop lives here, with
+//! tokio-rustls. Subscriptions over HTTP/1.1 take a lean path (`lean`), HTTP/2 connections a
+//! lean server of their own (`h2`), and hyper serves the rest of HTTP/1.1.
 
+mod h2;
 mod lean;
 mod stall;
 pub mod tls;
@@ -263,6 +265,11 @@ where
     {
         lean::Next::Close => return stalled.get(),
         lean::Next::Hyper(io) => io,
+        lean::Next::Http2(io) => {
+            // Boxed, as hyper's path below: only an HTTP/2 connection holds its state.
+            Box::pin(h2::serve(io, &shared.router, stopped, head_limit(config))).await;
+            return stalled.get();
+        }
     };
     // Boxed: an idle event stream's task then holds only the lean path's small state.
     Box::pin(serve_hyper(

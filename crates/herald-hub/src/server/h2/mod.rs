@@ -1,0 +1,881 @@
+//! A lean HTTP/2 server for the hub's connections (h2 over TLS, chosen by ALPN, and h2c with
+//! prior knowledge). Browsers reach a hub over HTTP/2 so that their tabs are not capped at six
+//! connections per host, and a hub holds those connections idle for hours. hyper's HTTP/2 keeps
+//! a 16 KiB write buffer and an 8 KiB read buffer per connection from the start, an HPACK table
+//! per direction, and a task per stream: about 27 KB for one idle subscription, where the
+//! HTTP/1.1 lean path (`super::lean`) holds 3 KB (see `crates/herald-hub/PERFORMANCE.md`).
+//!
+//! Here a connection is one task that reads frames into a buffer freed whenever no partial frame
+//! waits, writes frames from a queue freed once written (the events' shared bytes are never
+//! copied), decodes request headers with a dynamic table that is emptied once the client has
+//! acknowledged the hub's size of zero, and encodes responses without one. Every request, of
+//! whatever kind, runs through the same axum router as on HTTP/1.1 (limits, CORS,
+//! authorization, metrics); its handler and its response body are polled by the connection's
+//! task. Flow control is kept both ways: a request body is given window as the handler reads
+//! it, and a response waits for the client's window. Graceful shutdown sends `GOAWAY` and lets
+//! the open streams end; a client that stops answering keep-alive pings is dropped.
+
+mod frame;
+mod inbound;
+mod message;
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use http::{Method, StatusCode};
+use http_body::Body as _;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+use tower::Service;
+
+use frame::{
+    DEFAULT_MAX_FRAME, DEFAULT_WINDOW, HEADER_LEN, Head, MAX_WINDOW, Output, Reason, flag, kind,
+    setting,
+};
+use inbound::Inbound;
+use message::{Malformed, RequestHead};
+
+pub(crate) use frame::PREFACE;
+
+/// Streams a client may have open at once (hyper's default); more are refused.
+const MAX_CONCURRENT_STREAMS: u32 = 200;
+/// Bytes read from the socket at once.
+const READ_SIZE: usize = 8192;
+/// Output waiting to be written past which the connection stops reading frames and polling
+/// bodies until the client reads.
+const OUTPUT_HIGH: usize = 64 * 1024;
+/// A ping is sent after this long without a frame from the client (as hyper was configured).
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// How long the answer to a keep-alive ping may take before the connection is closed.
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// The keep-alive ping's payload.
+const PING_PAYLOAD: [u8; 8] = *b"herald:)";
+/// Streams a client may reset before they were answered; past that it is told to calm down
+/// (`GOAWAY` with `ENHANCE_YOUR_CALM`), as a rapid-reset flood would.
+const MAX_EARLY_RESETS: u32 = 100;
+/// The decoder's table size before the client acknowledged the hub's settings.
+const DEFAULT_TABLE: usize = 4096;
+
+/// Serves an HTTP/2 connection whose first bytes are the client preface, until it ends, or
+/// gracefully once `stopped` turns true. `head_limit` bounds a request's header list.
+pub(crate) async fn serve<I>(
+    io: I,
+    router: &axum::Router,
+    stopped: &mut watch::Receiver<bool>,
+    head_limit: usize,
+) where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut connection = Connection::new(io, router, head_limit);
+    loop {
+        let going_away = connection.going_away;
+        let result = tokio::select! {
+            result = poll_fn(|cx| connection.poll(cx)) => result,
+            _ = stopped.wait_for(|stop| *stop), if !going_away => {
+                connection.go_away(Reason::NoError);
+                continue;
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "HTTP/2 connection ended with an error");
+        }
+        return;
+    }
+}
+
+/// A connection error: `GOAWAY` with this reason, then close.
+#[derive(Debug)]
+struct ConnectionError(Reason, &'static str);
+
+type Handler = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// Where a stream's response is.
+enum Sending {
+    /// The handler is running.
+    Handler(Handler),
+    /// The head is sent and the body streams; `chunk` is data taken from the body that the
+    /// flow-control window has not let out yet.
+    Body { body: Body, chunk: Option<Bytes> },
+    /// The response is sent whole.
+    Done,
+}
+
+/// A stream the client opened.
+struct Stream {
+    id: u32,
+    sending: Sending,
+    /// The HEAD method: the head alone is sent.
+    head_only: bool,
+    /// What the client lets the hub send on this stream.
+    send_window: i64,
+    /// The request body, while there may be one.
+    inbound: Option<Inbound>,
+    /// What the client may still send on this stream.
+    recv_window: i64,
+    /// Request body bytes the handler read and the client was not yet given back.
+    recv_credit: usize,
+    /// Request body bytes pushed to the handler and not read yet.
+    buffered: usize,
+    /// The body's announced length, and what arrived of it.
+    expected: Option<u64>,
+    received: u64,
+    /// The client sent the end of its request.
+    recv_closed: bool,
+}
+
+/// A header block being received (HEADERS, then CONTINUATION frames).
+struct Block {
+    stream: u32,
+    end_stream: bool,
+    bytes: Vec<u8>,
+}
+
+struct Connection<'r, I> {
+    io: I,
+    router: &'r axum::Router,
+    head_limit: usize,
+    /// Bytes read and not yet processed: empty (and unallocated) unless a frame is partial.
+    input: BytesMut,
+    preface_seen: bool,
+    out: Output,
+    hpack: loona_hpack::Decoder<'static>,
+    block: Option<Block>,
+    streams: Vec<Stream>,
+    /// The highest stream the client opened.
+    last_stream: u32,
+    /// The client's settings.
+    peer_window: i64,
+    peer_max_frame: usize,
+    /// What the client lets the hub send on the connection.
+    send_window: i64,
+    /// What the client may still send on the connection, and what it was not given back yet.
+    recv_window: i64,
+    recv_credit: usize,
+    early_resets: u32,
+    /// `GOAWAY` sent: no new streams; the connection closes once the open ones end.
+    going_away: bool,
+    /// Nothing more is read (a connection error, or the client left).
+    read_closed: bool,
+    keep_alive: Option<Pin<Box<Sleep>>>,
+    last_frame: Instant,
+    ping_sent: bool,
+}
+
+impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
+    fn new(io: I, router: &'r axum::Router, head_limit: usize) -> Self {
+        let mut hpack = loona_hpack::Decoder::new();
+        hpack.set_max_allowed_table_size(DEFAULT_TABLE);
+        let mut out = Output::default();
+        out.settings(&[
+            (setting::HEADER_TABLE_SIZE, 0),
+            (setting::MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS),
+            (
+                setting::MAX_HEADER_LIST_SIZE,
+                u32::try_from(head_limit).unwrap_or(u32::MAX),
+            ),
+        ]);
+        Connection {
+            io,
+            router,
+            head_limit,
+            input: BytesMut::new(),
+            preface_seen: false,
+            out,
+            hpack,
+            block: None,
+            streams: Vec::new(),
+            last_stream: 0,
+            peer_window: DEFAULT_WINDOW,
+            peer_max_frame: DEFAULT_MAX_FRAME as usize,
+            send_window: DEFAULT_WINDOW,
+            recv_window: DEFAULT_WINDOW,
+            recv_credit: 0,
+            early_resets: 0,
+            going_away: false,
+            read_closed: false,
+            keep_alive: None,
+            last_frame: Instant::now(),
+            ping_sent: false,
+        }
+    }
+
+    /// Drives the connection; ready once it is over.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let mut progress = false;
+            if !self.read_closed && self.out.queued() < OUTPUT_HIGH {
+                match self.poll_read(cx) {
+                    Ok(read) => progress |= read,
+                    Err(ConnectionError(reason, why)) => {
+                        tracing::debug!(why, ?reason, "HTTP/2 connection error");
+                        self.fail(reason);
+                        progress = true;
+                    }
+                }
+            }
+            progress |= self.poll_handlers(cx);
+            progress |= self.poll_bodies(cx);
+            self.give_back(cx);
+            self.poll_keep_alive(cx)?;
+            let written = self.out.poll_write(&mut self.io, cx)?;
+            if written.is_ready() {
+                if self.read_closed || (self.going_away && self.streams.is_empty()) {
+                    return Pin::new(&mut self.io).poll_shutdown(cx);
+                }
+                if Pin::new(&mut self.io).poll_flush(cx)?.is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Sends `GOAWAY`: no new stream is accepted, and the connection closes once the open
+    /// ones end.
+    fn go_away(&mut self, reason: Reason) {
+        if !self.going_away {
+            self.going_away = true;
+            self.out.goaway(self.last_stream, reason);
+        }
+    }
+
+    /// A connection error: `GOAWAY`, every stream dropped, nothing more read.
+    fn fail(&mut self, reason: Reason) {
+        self.go_away(reason);
+        self.read_closed = true;
+        for stream in self.streams.drain(..) {
+            if let Some(inbound) = stream.inbound {
+                inbound.fail("the connection failed");
+            }
+        }
+    }
+
+    /// Reads what the socket has and processes every complete frame; whether anything was read.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Result<bool, ConnectionError> {
+        let mut buf = [0u8; READ_SIZE];
+        let mut read = ReadBuf::new(&mut buf);
+        match Pin::new(&mut self.io).poll_read(cx, &mut read) {
+            Poll::Pending => return Ok(false),
+            Poll::Ready(Err(error)) => {
+                tracing::debug!(%error, "HTTP/2 connection read failed");
+                self.read_closed = true;
+                self.streams.clear();
+                return Ok(true);
+            }
+            Poll::Ready(Ok(())) => {}
+        }
+        if read.filled().is_empty() {
+            // The client left: its streams end with it.
+            self.read_closed = true;
+            self.streams.clear();
+            return Ok(true);
+        }
+        self.last_frame = Instant::now();
+        if self.input.is_empty() {
+            let used = self.frames(read.filled())?;
+            self.input.extend_from_slice(&read.filled()[used..]);
+        } else {
+            self.input.extend_from_slice(read.filled());
+            let input = std::mem::take(&mut self.input);
+            let used = self.frames(&input)?;
+            if used < input.len() {
+                self.input = BytesMut::from(&input[used..]);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Processes the complete frames at the start of `bytes`; returns how many bytes they took.
+    fn frames(&mut self, bytes: &[u8]) -> Result<usize, ConnectionError> {
+        let mut used = 0;
+        if !self.preface_seen {
+            let len = bytes.len().min(PREFACE.len());
+            if bytes[..len] != PREFACE[..len] {
+                return Err(ConnectionError(Reason::ProtocolError, "no client preface"));
+            }
+            if len < PREFACE.len() {
+                return Ok(0);
+            }
+            self.preface_seen = true;
+            used = PREFACE.len();
+        }
+        while let Some(head) = Head::parse(&bytes[used..]) {
+            if head.len > DEFAULT_MAX_FRAME as usize {
+                return Err(ConnectionError(Reason::FrameSizeError, "a frame too large"));
+            }
+            let end = used + HEADER_LEN + head.len;
+            if bytes.len() < end {
+                break;
+            }
+            self.frame(head, &bytes[used + HEADER_LEN..end])?;
+            used = end;
+            if self.read_closed {
+                break;
+            }
+        }
+        Ok(used)
+    }
+
+    fn stream(&mut self, id: u32) -> Option<&mut Stream> {
+        self.streams.iter_mut().find(|s| s.id == id)
+    }
+
+    /// Whether `id` names a stream the client has not opened yet.
+    fn idle(&self, id: u32) -> bool {
+        id > self.last_stream
+    }
+
+    fn frame(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        if let Some(block) = &self.block {
+            if head.kind != kind::CONTINUATION || head.stream != block.stream {
+                return Err(E(Reason::ProtocolError, "a header block was interrupted"));
+            }
+        }
+        let on_connection = head.stream == 0;
+        match head.kind {
+            kind::DATA if on_connection => Err(E(Reason::ProtocolError, "DATA on stream 0")),
+            kind::DATA => self.data(head, payload),
+            kind::HEADERS if on_connection => Err(E(Reason::ProtocolError, "HEADERS on stream 0")),
+            kind::HEADERS => self.headers(head, payload),
+            kind::CONTINUATION => {
+                let Some(block) = &mut self.block else {
+                    return Err(E(Reason::ProtocolError, "CONTINUATION without HEADERS"));
+                };
+                block.bytes.extend_from_slice(payload);
+                if block.bytes.len() > 2 * self.head_limit {
+                    return Err(E(Reason::EnhanceYourCalm, "a header block too large"));
+                }
+                if head.flags & flag::END_HEADERS != 0 {
+                    if let Some(block) = self.block.take() {
+                        self.request(block)?;
+                    }
+                }
+                Ok(())
+            }
+            kind::PRIORITY if on_connection => {
+                Err(E(Reason::ProtocolError, "PRIORITY on stream 0"))
+            }
+            kind::PRIORITY if payload.len() != 5 => {
+                self.out.reset(head.stream, Reason::FrameSizeError);
+                Ok(())
+            }
+            kind::RST_STREAM if on_connection || self.idle(head.stream) => {
+                Err(E(Reason::ProtocolError, "RST_STREAM on an idle stream"))
+            }
+            kind::RST_STREAM if payload.len() != 4 => {
+                Err(E(Reason::FrameSizeError, "RST_STREAM of the wrong size"))
+            }
+            kind::RST_STREAM => {
+                self.cancel(head.stream);
+                Ok(())
+            }
+            kind::SETTINGS => self.settings(head, payload),
+            kind::PUSH_PROMISE => Err(E(Reason::ProtocolError, "a client sent PUSH_PROMISE")),
+            kind::PING if !on_connection => Err(E(Reason::ProtocolError, "PING on a stream")),
+            kind::PING if payload.len() != 8 => {
+                Err(E(Reason::FrameSizeError, "PING of the wrong size"))
+            }
+            kind::PING if head.flags & flag::ACK != 0 => {
+                if payload == PING_PAYLOAD {
+                    self.ping_sent = false;
+                }
+                Ok(())
+            }
+            kind::PING => {
+                self.out.frame(kind::PING, flag::ACK, 0, payload);
+                Ok(())
+            }
+            kind::GOAWAY if !on_connection => Err(E(Reason::ProtocolError, "GOAWAY on a stream")),
+            kind::GOAWAY => {
+                // The client opens no more streams; the open ones finish.
+                self.go_away(Reason::NoError);
+                Ok(())
+            }
+            kind::WINDOW_UPDATE => self.window_update(head, payload),
+            // Unknown frame types are ignored (RFC 9113 §4.1).
+            _ => Ok(()),
+        }
+    }
+
+    fn settings(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        if head.stream != 0 {
+            return Err(E(Reason::ProtocolError, "SETTINGS on a stream"));
+        }
+        if head.flags & flag::ACK != 0 {
+            if !payload.is_empty() {
+                return Err(E(Reason::FrameSizeError, "a SETTINGS ACK with a payload"));
+            }
+            // The client knows the table is zero: the next block must start by emptying it,
+            // so it can go now (an idle connection then keeps no table at all).
+            let mut hpack = loona_hpack::Decoder::new();
+            hpack.set_max_allowed_table_size(0);
+            hpack.set_max_table_size(0);
+            self.hpack = hpack;
+            return Ok(());
+        }
+        if payload.len() % 6 != 0 {
+            return Err(E(Reason::FrameSizeError, "SETTINGS of the wrong size"));
+        }
+        for entry in payload.chunks_exact(6) {
+            let id = u16::from_be_bytes([entry[0], entry[1]]);
+            let value = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);
+            match id {
+                setting::ENABLE_PUSH if value > 1 => {
+                    return Err(E(Reason::ProtocolError, "ENABLE_PUSH neither 0 nor 1"));
+                }
+                setting::INITIAL_WINDOW_SIZE => {
+                    let value = i64::from(value);
+                    if value > MAX_WINDOW {
+                        return Err(E(Reason::FlowControlError, "INITIAL_WINDOW_SIZE too large"));
+                    }
+                    let delta = value - self.peer_window;
+                    self.peer_window = value;
+                    for stream in &mut self.streams {
+                        stream.send_window += delta;
+                        if stream.send_window > MAX_WINDOW {
+                            return Err(E(Reason::FlowControlError, "a window overflowed"));
+                        }
+                    }
+                }
+                setting::MAX_FRAME_SIZE => {
+                    if !(DEFAULT_MAX_FRAME..=(1 << 24) - 1).contains(&value) {
+                        return Err(E(Reason::ProtocolError, "MAX_FRAME_SIZE out of range"));
+                    }
+                    self.peer_max_frame = value as usize;
+                }
+                // The hub's encoder uses no table, and pushes nothing: nothing to change.
+                _ => {}
+            }
+        }
+        self.out.frame(kind::SETTINGS, flag::ACK, 0, &[]);
+        Ok(())
+    }
+
+    fn window_update(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        let Ok(bytes) = <[u8; 4]>::try_from(payload) else {
+            return Err(E(Reason::FrameSizeError, "WINDOW_UPDATE of the wrong size"));
+        };
+        let increment = i64::from(u32::from_be_bytes(bytes) & 0x7fff_ffff);
+        if head.stream == 0 {
+            if increment == 0 {
+                return Err(E(Reason::ProtocolError, "a WINDOW_UPDATE of zero"));
+            }
+            self.send_window += increment;
+            if self.send_window > MAX_WINDOW {
+                return Err(E(
+                    Reason::FlowControlError,
+                    "the connection window overflowed",
+                ));
+            }
+            return Ok(());
+        }
+        if self.idle(head.stream) {
+            return Err(E(Reason::ProtocolError, "WINDOW_UPDATE on an idle stream"));
+        }
+        let id = head.stream;
+        let Some(stream) = self.stream(id) else {
+            return Ok(()); // a closed stream
+        };
+        stream.send_window += increment;
+        if increment == 0 || stream.send_window > MAX_WINDOW {
+            let reason = if increment == 0 {
+                Reason::ProtocolError
+            } else {
+                Reason::FlowControlError
+            };
+            self.reset(id, reason);
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        let data = unpad(head, payload)?;
+        let len = payload.len();
+        self.recv_window -= len as i64;
+        if self.recv_window < 0 {
+            return Err(E(
+                Reason::FlowControlError,
+                "the connection window was exceeded",
+            ));
+        }
+        // Padding is given back at once.
+        self.recv_credit += len - data.len();
+        let id = head.stream;
+        if self.idle(id) {
+            return Err(E(Reason::ProtocolError, "DATA on an idle stream"));
+        }
+        let end = head.flags & flag::END_STREAM != 0;
+        let Some(stream) = self.stream(id).filter(|s| !s.recv_closed) else {
+            self.recv_credit += data.len();
+            self.out.reset(id, Reason::StreamClosed);
+            return Ok(());
+        };
+        stream.recv_window -= len as i64;
+        stream.received += data.len() as u64;
+        let too_long = stream.expected.is_some_and(|n| stream.received > n);
+        let too_short = end && stream.expected.is_some_and(|n| stream.received != n);
+        if stream.recv_window < 0 || too_long || too_short {
+            let reason = if stream.recv_window < 0 {
+                Reason::FlowControlError
+            } else {
+                Reason::ProtocolError
+            };
+            self.recv_credit += data.len();
+            self.reset(id, reason);
+            return Ok(());
+        }
+        let mut discarded = 0;
+        match &stream.inbound {
+            Some(inbound) if !inbound.abandoned() => {
+                if !data.is_empty() {
+                    stream.buffered += data.len();
+                    inbound.push(Bytes::copy_from_slice(data));
+                }
+                if end {
+                    inbound.end();
+                }
+            }
+            // Nobody reads the body: what arrives is given back at once.
+            _ => {
+                discarded = data.len();
+                stream.recv_credit += data.len();
+            }
+        }
+        if end {
+            stream.recv_closed = true;
+        }
+        self.recv_credit += discarded;
+        Ok(())
+    }
+
+    fn headers(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        let mut fragment = unpad(head, payload)?;
+        if head.flags & flag::PRIORITY != 0 {
+            fragment = fragment.get(5..).ok_or(E(
+                Reason::ProtocolError,
+                "HEADERS too short for its priority",
+            ))?;
+        }
+        let id = head.stream;
+        if !self.idle(id) {
+            // Trailers of a request body, or a stream that is over.
+            match self.stream(id) {
+                Some(stream) if !stream.recv_closed && head.flags & flag::END_STREAM != 0 => {}
+                _ => return Err(E(Reason::StreamClosed, "HEADERS on a closed stream")),
+            }
+        } else {
+            if id % 2 == 0 {
+                return Err(E(Reason::ProtocolError, "a stream with an even number"));
+            }
+            self.last_stream = id;
+        }
+        let block = Block {
+            stream: id,
+            end_stream: head.flags & flag::END_STREAM != 0,
+            bytes: fragment.to_vec(),
+        };
+        if head.flags & flag::END_HEADERS != 0 {
+            self.request(block)
+        } else {
+            self.block = Some(block);
+            Ok(())
+        }
+    }
+
+    /// A complete header block: a new request, or a request body's trailers.
+    fn request(&mut self, block: Block) -> Result<(), ConnectionError> {
+        let mut head = RequestHead::default();
+        let limit = self.head_limit;
+        self.hpack
+            .decode_with_cb(&block.bytes, |name: Cow<'_, [u8]>, value: Cow<'_, [u8]>| {
+                head.field(&name, &value, limit);
+            })
+            .map_err(|_| {
+                ConnectionError(Reason::CompressionError, "an undecodable header block")
+            })?;
+        let id = block.stream;
+        if let Some(stream) = self.stream(id) {
+            // Trailers: the body is complete (their fields are not passed on).
+            stream.recv_closed = true;
+            if let Some(inbound) = &stream.inbound {
+                inbound.end();
+            }
+            return Ok(());
+        }
+        if self.going_away || self.streams.len() >= MAX_CONCURRENT_STREAMS as usize {
+            self.out.reset(id, Reason::RefusedStream);
+            return Ok(());
+        }
+        let handler: Handler;
+        let (mut inbound, mut expected, mut head_only) = (None, None, false);
+        if head.too_large() {
+            handler = Box::pin(std::future::ready(Ok(too_large())));
+        } else {
+            let request = match head.request() {
+                Ok(request) => request,
+                Err(Malformed(why)) => {
+                    tracing::debug!(why, "malformed HTTP/2 request");
+                    self.out.reset(id, Reason::ProtocolError);
+                    return Ok(());
+                }
+            };
+            expected = match request.headers().get(http::header::CONTENT_LENGTH) {
+                None => None,
+                Some(value) => match value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+                    Some(length) if !block.end_stream || length == 0 => Some(length),
+                    _ => {
+                        self.out.reset(id, Reason::ProtocolError);
+                        return Ok(());
+                    }
+                },
+            };
+            head_only = request.method() == Method::HEAD;
+            let body = if block.end_stream {
+                Body::empty()
+            } else {
+                let (sender, body) = Inbound::new(expected);
+                inbound = Some(sender);
+                Body::new(body)
+            };
+            handler = Box::pin(self.router.clone().call(request.map(|()| body)));
+        }
+        if self.streams.capacity() == 0 {
+            // Most connections carry one stream: do not reserve room for four.
+            self.streams.reserve_exact(1);
+        }
+        self.streams.push(Stream {
+            id,
+            sending: Sending::Handler(handler),
+            head_only,
+            send_window: self.peer_window,
+            inbound,
+            recv_window: DEFAULT_WINDOW,
+            recv_credit: 0,
+            buffered: 0,
+            expected,
+            received: 0,
+            recv_closed: block.end_stream,
+        });
+        Ok(())
+    }
+
+    /// The client reset stream `id`.
+    fn cancel(&mut self, id: u32) {
+        let Some(place) = self.streams.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let stream = self.streams.swap_remove(place);
+        self.recv_credit += stream.buffered;
+        if let Some(inbound) = &stream.inbound {
+            inbound.fail("the client reset the stream");
+        }
+        if matches!(stream.sending, Sending::Handler(_)) {
+            self.early_resets += 1;
+            if self.early_resets > MAX_EARLY_RESETS {
+                self.fail(Reason::EnhanceYourCalm);
+            }
+        }
+    }
+
+    /// Resets stream `id` with `reason`.
+    fn reset(&mut self, id: u32, reason: Reason) {
+        self.out.reset(id, reason);
+        if let Some(place) = self.streams.iter().position(|s| s.id == id) {
+            let stream = self.streams.swap_remove(place);
+            self.recv_credit += stream.buffered;
+            if let Some(inbound) = &stream.inbound {
+                inbound.fail("the stream was reset");
+            }
+        }
+    }
+
+    /// Polls the handlers still running; sends the heads of the responses that are ready.
+    fn poll_handlers(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for stream in &mut self.streams {
+            let Sending::Handler(handler) = &mut stream.sending else {
+                continue;
+            };
+            let Poll::Ready(Ok(response)) = handler.as_mut().poll(cx) else {
+                continue;
+            };
+            progress = true;
+            let (parts, body) = response.into_parts();
+            let length = body.size_hint().exact();
+            let end = stream.head_only || body.is_end_stream();
+            let block = message::response_block(parts.status, &parts.headers, length);
+            self.out
+                .headers(stream.id, &block, end, self.peer_max_frame);
+            stream.sending = if end {
+                Sending::Done
+            } else {
+                Sending::Body { body, chunk: None }
+            };
+        }
+        progress
+    }
+
+    /// Sends what the response bodies have, as far as the windows allow; removes the streams
+    /// that are over.
+    fn poll_bodies(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for stream in &mut self.streams {
+            let Sending::Body { body, chunk } = &mut stream.sending else {
+                continue;
+            };
+            loop {
+                if self.out.queued() >= OUTPUT_HIGH {
+                    break;
+                }
+                if chunk.is_none() {
+                    match Pin::new(&mut *body).poll_frame(cx) {
+                        Poll::Pending => break,
+                        Poll::Ready(None) => {
+                            self.out.data(stream.id, Bytes::new(), true);
+                            stream.sending = Sending::Done;
+                            progress = true;
+                            break;
+                        }
+                        Poll::Ready(Some(Err(error))) => {
+                            tracing::debug!(%error, "response body failed");
+                            self.out.reset(stream.id, Reason::InternalError);
+                            stream.sending = Sending::Done;
+                            stream.recv_closed = true;
+                            progress = true;
+                            break;
+                        }
+                        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                            Ok(data) if !data.is_empty() => *chunk = Some(data),
+                            // Trailers and empty data carry nothing to send.
+                            _ => continue,
+                        },
+                    }
+                }
+                let allowed = stream
+                    .send_window
+                    .min(self.send_window)
+                    .min(self.peer_max_frame as i64);
+                let Some(data) = chunk.as_mut().filter(|_| allowed > 0) else {
+                    break;
+                };
+                let take = data.len().min(allowed as usize);
+                let piece = data.split_to(take);
+                if data.is_empty() {
+                    *chunk = None;
+                }
+                stream.send_window -= take as i64;
+                self.send_window -= take as i64;
+                self.out.data(stream.id, piece, false);
+                progress = true;
+            }
+        }
+        let out = &mut self.out;
+        let recv_credit = &mut self.recv_credit;
+        self.streams.retain(|stream| {
+            if !matches!(stream.sending, Sending::Done) {
+                return true;
+            }
+            if !stream.recv_closed {
+                // The answer is complete: the rest of the request is not needed.
+                out.reset(stream.id, Reason::NoError);
+            }
+            *recv_credit += stream.buffered;
+            false
+        });
+        progress
+    }
+
+    /// Gives the client back the window of what the handlers read.
+    fn give_back(&mut self, cx: &Context<'_>) {
+        for stream in &mut self.streams {
+            let Some(inbound) = &stream.inbound else {
+                continue;
+            };
+            let consumed = inbound.take_consumed(cx);
+            stream.buffered -= consumed.min(stream.buffered);
+            stream.recv_credit += consumed;
+            self.recv_credit += consumed;
+            if !stream.recv_closed && stream.recv_credit as i64 >= DEFAULT_WINDOW / 2 {
+                let credit = std::mem::take(&mut stream.recv_credit);
+                stream.recv_window += credit as i64;
+                self.out
+                    .window_update(stream.id, u32::try_from(credit).unwrap_or(u32::MAX));
+            }
+        }
+        if self.recv_credit as i64 >= DEFAULT_WINDOW / 2 {
+            let credit = std::mem::take(&mut self.recv_credit);
+            self.recv_window += credit as i64;
+            self.out
+                .window_update(0, u32::try_from(credit).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// Pings a client that has been silent for [`KEEP_ALIVE`], and gives up on one that does
+    /// not answer within [`PING_TIMEOUT`].
+    fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.read_closed {
+            return Ok(());
+        }
+        let timer = self
+            .keep_alive
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(KEEP_ALIVE)));
+        while timer.as_mut().poll(cx).is_ready() {
+            if self.ping_sent {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no answer to a keep-alive ping",
+                ));
+            }
+            let quiet_until = self.last_frame + KEEP_ALIVE;
+            let now = Instant::now();
+            if now >= quiet_until {
+                self.out.frame(kind::PING, 0, 0, &PING_PAYLOAD);
+                self.ping_sent = true;
+                timer.as_mut().reset(now + PING_TIMEOUT);
+            } else {
+                timer.as_mut().reset(quiet_until);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The payload of a DATA or HEADERS frame without its padding.
+fn unpad(head: Head, payload: &[u8]) -> Result<&[u8], ConnectionError> {
+    if head.flags & flag::PADDED == 0 {
+        return Ok(payload);
+    }
+    let (&pad, rest) = payload.split_first().ok_or(ConnectionError(
+        Reason::FrameSizeError,
+        "a padded frame without its length",
+    ))?;
+    rest.get(..rest.len().wrapping_sub(usize::from(pad)))
+        .filter(|_| usize::from(pad) <= rest.len())
+        .ok_or(ConnectionError(
+            Reason::ProtocolError,
+            "padding longer than the frame",
+        ))
+}
+
+/// The answer to a request whose header list is over the limit.
+fn too_large() -> Response {
+    let mut response = Response::new(Body::from("the request's header fields are too large\n"));
+    *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    response
+}
