@@ -205,23 +205,21 @@ struct Shared {
 /// Serves one connection until it ends, or gracefully once `stopped` turns true.
 ///
 /// An idle subscription's task holds this future for its whole life, so its size counts: what
-/// every connection shares is behind one `Arc`, and the TLS path (whose stream is large) is
-/// boxed, leaving a plain connection's task small.
+/// every connection shares is behind one `Arc`, the TLS handshake's state is boxed and freed
+/// once done, and the TLS stream (over a kilobyte of rustls state) is boxed, so that the paths
+/// serving it hold a pointer and a TLS connection's task is no larger than a plain one's.
 async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let state = &shared.state;
     let _open = state.metrics.connection_opened();
     let timeout = state.config.send_timeout;
     let stalled = match &shared.acceptor {
         None => serve_io(stream, &shared, &mut stopped).await,
-        Some(acceptor) => {
-            Box::pin(async {
-                match handshake(acceptor, stream).await {
-                    Some(tls) => serve_io(tls, &shared, &mut stopped).await,
-                    None => false,
-                }
-            })
-            .await
-        }
+        // The handshake returns the stream boxed: what is matched here is a pointer, not the
+        // stream, whose room would otherwise stay in this future for the connection's life.
+        Some(acceptor) => match Box::pin(handshake(acceptor, stream)).await {
+            Some(tls) => serve_io(tls, &shared, &mut stopped).await,
+            None => false,
+        },
     };
     if stalled {
         tracing::info!(?timeout, "connection closed: the client stopped reading");
@@ -232,9 +230,9 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::
 async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+) -> Option<Box<tokio_rustls::server::TlsStream<TcpStream>>> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => Some(tls),
+        Ok(Ok(tls)) => Some(Box::new(tls)),
         Ok(Err(error)) => {
             tracing::debug!(%error, "TLS handshake failed");
             None
