@@ -3,12 +3,13 @@
 # builds the release binaries, starts the three servers on loopback, runs the scenarios of
 # `herald bench` against each, stops each by PID and writes BENCHMARKS.md at the repository root.
 #
-#   bash bench/compare.sh   # the build, then about 3 minutes of scenarios on 2 cores
+#   bash bench/compare.sh   # the build, then about 6 minutes of scenarios on 2 cores
 #
 # Waits up to QUIET_WAIT seconds (120) for other work on the machine to calm down, then runs
 # anyway and says in BENCHMARKS.md how busy the machine was.
 # Needs: cargo, jq, openssl, nginx with Debian's libnginx-mod-nchan (installed with apt when
-# missing). Ports 18180-18182 on 127.0.0.1 (HERALD_PORT, NCHAN_PORT, BASELINE_PORT override).
+# missing). Ports 18180-18185 on 127.0.0.1 (HERALD_PORT, NCHAN_PORT, BASELINE_PORT,
+# HERALD_TLS_PORT, NCHAN_TLS_PORT, NCHAN_H2C_PORT override).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,8 +17,13 @@ cd "$ROOT"
 HERALD_PORT=${HERALD_PORT:-18180}
 NCHAN_PORT=${NCHAN_PORT:-18181}
 BASELINE_PORT=${BASELINE_PORT:-18182}
+HERALD_TLS_PORT=${HERALD_TLS_PORT:-18183}
+NCHAN_TLS_PORT=${NCHAN_TLS_PORT:-18184}
+NCHAN_H2C_PORT=${NCHAN_H2C_PORT:-18185}
 NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
-SATURATION_RATES=${SATURATION_RATES:-"1000 2500 5000 7500 10000 15000 20000 30000 40000"}
+SATURATION_RATES=${SATURATION_RATES:-"1000 2500 5000 7500 10000 15000 20000 30000 32000 40000"}
+# Idle subscriptions per connection row (TLS, HTTP/2): the size issue 13 measures.
+IDLE_ROW=${IDLE_ROW:-2000}
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -79,21 +85,37 @@ jwt_claims=$(printf '{"mercure":{"publish":["*"]}}' | b64url)
 jwt_signature=$(printf '%s.%s' "$jwt_header" "$jwt_claims" |
     openssl dgst -sha256 -hmac "$KEY" -binary | b64url)
 TOKEN="$jwt_header.$jwt_claims.$jwt_signature"
-sed -e "s|@DIR@|$WORK|g" -e "s|@PORT@|$NCHAN_PORT|g" bench/nchan.conf >"$WORK/nginx.conf"
+sed -e "s|@DIR@|$WORK|g" -e "s|@PORT@|$NCHAN_PORT|g" -e "s|@TLS_PORT@|$NCHAN_TLS_PORT|g" \
+    -e "s|@H2C_PORT@|$NCHAN_H2C_PORT|g" bench/nchan.conf >"$WORK/nginx.conf"
+cp bench/nchan-locations.conf "$WORK/"
+# One self-signed certificate for both servers' TLS; the load generator skips its check.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
 declare -A PID=()
 declare -A PORT=([herald]=$HERALD_PORT [nchan]=$NCHAN_PORT [baseline]=$BASELINE_PORT)
-# start TARGET: starts that server in the background and waits until it listens.
+# start TARGET [tls]: starts that server in the background and waits until it listens (Herald
+# with `tls` serves TLS, on its own port; nginx always listens on all three of its ports).
 start() {
-    if listens "${PORT[$1]}"; then
-        echo "port ${PORT[$1]} is taken by another process: set HERALD_PORT, NCHAN_PORT or BASELINE_PORT" >&2
-        exit 1
-    fi
+    local port=${PORT[$1]}
+    [ "${2:-}" != tls ] || port=$HERALD_TLS_PORT
+    local ports=("$port")
+    [ "$1" != nchan ] || ports+=("$NCHAN_TLS_PORT" "$NCHAN_H2C_PORT")
+    for p in "${ports[@]}"; do
+        if listens "$p"; then
+            echo "port $p is taken by another process: set HERALD_PORT, NCHAN_PORT, BASELINE_PORT," \
+                "HERALD_TLS_PORT, NCHAN_TLS_PORT or NCHAN_H2C_PORT" >&2
+            exit 1
+        fi
+    done
     case $1 in
     herald)
         # The hub's own limits off: the benchmark measures the hub, not its rate limiter.
-        "$HERALD" serve --addr "127.0.0.1:$HERALD_PORT" --jwt-key "$KEY" --anonymous \
-            --max-connections 0 --publish-rate 0 >>"$WORK/herald.log" 2>&1 &
+        local tls=()
+        [ "${2:-}" != tls ] || tls=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
+        "$HERALD" serve --addr "127.0.0.1:$port" --jwt-key "$KEY" --anonymous \
+            --max-connections 0 --publish-rate 0 "${tls[@]}" >>"$WORK/herald.log" 2>&1 &
         ;;
     nchan)
         nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/error.log" -g 'daemon off;' \
@@ -107,7 +129,7 @@ start() {
     PIDS+=("${PID[$1]}")
     local log
     case $1 in herald) log=$WORK/herald.log ;; nchan) log=$WORK/error.log ;; *) log=$WORK/baseline.log ;; esac
-    wait_port "${PORT[$1]}" "${PID[$1]}" "$log"
+    for p in "${ports[@]}"; do wait_port "$p" "${PID[$1]}" "$log"; done
 }
 # stop TARGET: stops that server by its PID and waits for it, 15 s at most, then kills it.
 stop() {
@@ -159,11 +181,28 @@ declare -A PUBLISH=(
 )
 COMMANDS=()
 
+# The connection rows: how each reaches the servers, and what it asks of `herald bench`.
+ROWS=(plain tls-http1 tls-h2 tls-h2-x10 h2c)
+declare -A ROW_NAME=([plain]="plain HTTP/1.1" [tls-http1]="TLS, HTTP/1.1"
+    [tls-h2]="TLS, h2 (a session each)" [tls-h2-x10]="TLS, h2 (10 streams a session)" [h2c]="h2c")
+declare -A ROW_ARGS=([plain]="" [tls-http1]="--insecure" [tls-h2]="--insecure --http2"
+    [tls-h2-x10]="--insecure --streams-per-session 10" [h2c]="--http2")
+# row_hub TARGET ROW: the subscription URL of that row.
+row_hub() {
+    case $1/$2 in
+    herald/tls-*) echo "https://127.0.0.1:$HERALD_TLS_PORT/.well-known/mercure" ;;
+    nchan/tls-*) echo "https://127.0.0.1:$NCHAN_TLS_PORT/sub" ;;
+    nchan/h2c) echo "http://127.0.0.1:$NCHAN_H2C_PORT/sub" ;;
+    *) echo "${HUB[$1]}" ;;
+    esac
+}
+
 # bench TARGET RESULT SUBCOMMAND ARGS...: one `herald bench` run, its JSON line kept as RESULT.
+# The subscription URL is the target's own, or BENCH_HUB when set.
 bench() {
     local target=$1 result=$2 subcommand=$3
     shift 3
-    local args=(bench "$subcommand" --hub "${HUB[$target]}" --hub-pid "${PID[$target]}" --json "$@")
+    local args=(bench "$subcommand" --hub "${BENCH_HUB:-${HUB[$target]}}" --hub-pid "${PID[$target]}" --json "$@")
     if [ "$subcommand" = fanout ]; then
         # shellcheck disable=SC2206 # the publish options are words
         args+=(${PUBLISH[$target]})
@@ -192,6 +231,19 @@ clean_step() {
 }
 
 START=$(date +%s)
+# The connection rows (issue 13): each on a fresh server, Herald and nchan alike (the naive
+# server speaks neither TLS nor HTTP/2).
+for target in herald nchan; do
+    for row in "${ROWS[@]}"; do
+        tls=
+        [[ $row != tls-* ]] || tls=tls
+        start "$target" $tls
+        # shellcheck disable=SC2086 # the row's arguments are words
+        BENCH_HUB=$(row_hub "$target" "$row") bench "$target" "conn-$row" connections \
+            --subscribers "$IDLE_ROW" --topics 100 ${ROW_ARGS[$row]}
+        stop "$target"
+    done
+done
 for target in "${TARGETS[@]}"; do
     start "$target"
     bench "$target" idle-10000 connections --subscribers 10000
@@ -201,6 +253,10 @@ for target in "${TARGETS[@]}"; do
     stop "$target"
     start "$target"
     bench "$target" fanout fanout --subscribers 1000 --messages 2000 --rate 1000 --payload-bytes 64
+    stop "$target"
+    # The low rate: no server is busy, so what shows is the latency each adds by itself.
+    start "$target"
+    bench "$target" lowrate fanout --subscribers 100 --messages 5000 --rate 1000 --payload-bytes 64
     stop "$target"
     start "$target"
     bench "$target" wide fanout --subscribers 10000 --messages 200 --rate 100 --payload-bytes 64
@@ -279,6 +335,13 @@ CPU='"\(.hub.cpu_percent | round) % / \(.generator_cpu_percent | round) %"'
     row "1. idle 10,000: memory per connection" idle-10000 "$MEM"
     row "1. idle 15,000: subscribed" idle-15000 "$CONN"
     row "1. idle 15,000: memory per connection" idle-15000 "$MEM"
+    for r in "${ROWS[@]}"; do
+        row "1. idle $IDLE_ROW, ${ROW_NAME[$r]}: memory per subscription" "conn-$r" \
+            "if .subscribers_connected == .subscribers_asked then ($MEM) else \"\(.subscribers_connected | n) of \(.subscribers_asked | n) subscribed\" end"
+    done
+    row "2a. low rate, 100 subs at 1,000/s: latency p50 / p99 / max" lowrate "$LAT"
+    row "2a. low rate: lost" lowrate "$LOST"
+    row "2a. low rate: CPU server / load generator" lowrate "$CPU"
     for scenario in fanout wide; do
         if [ $scenario = fanout ]; then title="2. fan-out 1,000 subs"; else title="3. wide 10,000 subs"; fi
         row "$title: publish rate" $scenario "$RATE"
@@ -348,6 +411,24 @@ CPU='"\(.hub.cpu_percent | round) % / \(.generator_cpu_percent | round) %"'
     done
     check "zero loss for Herald in scenarios 2-4" "$([ "$lost" = 0 ] && echo 1 || echo 0)" "$lost lost"
     echo
+    echo "## Targets (issue 13)"
+    echo
+    for spec in "conn-tls-h2 8000" "conn-h2c 5000" "conn-tls-http1 5000" "conn-plain 3000"; do
+        read -r result limit <<<"$spec"
+        h=$(num herald "$result" 'if .subscribers_connected == .subscribers_asked then .hub.memory_per_connection_bytes else null end')
+        n=$(num nchan "$result" .hub.memory_per_connection_bytes)
+        check "$result: memory per idle subscription ≤ $limit B" "$(le "$h" "$limit")" "$h B; nchan $n B"
+    done
+    for spec in "p50_us 500" "p99_us 1000"; do
+        read -r field limit <<<"$spec"
+        h=$(num herald lowrate ".latency.$field")
+        n=$(num nchan lowrate ".latency.$field")
+        b=$(num baseline lowrate ".latency.$field")
+        check "lowrate: $field ≤ $limit µs" "$(le "$h" "$limit")" "$h µs; nchan $n µs, naive $b µs"
+    done
+    h=$(num herald saturation .rate_asked)
+    check "saturation: ≥ 32,000 updates/s clean" "$(ge "$h" 32000)" "highest clean step $h/s"
+    echo
     echo "## Machine"
     echo
     echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores"
@@ -366,7 +447,9 @@ CPU='"\(.hub.cpu_percent | round) % / \(.generator_cpu_percent | round) %"'
     echo
     echo "Each scenario starts its server afresh and stops it by PID. Servers: \`herald serve --addr 127.0.0.1:$HERALD_PORT --jwt-key \$KEY --anonymous"
     echo "--max-connections 0 --publish-rate 0\` (release build, embedded transport; \$TOKEN is an HS256"
-    echo "publisher token signed with \$KEY), \`nginx\` with [bench/nchan.conf](bench/nchan.conf),"
+    echo "publisher token signed with \$KEY; with \`--tls-cert\` and \`--tls-key\` on port $HERALD_TLS_PORT for the TLS"
+    echo "rows, a self-signed P-256 certificate), \`nginx\` with [bench/nchan.conf](bench/nchan.conf) (plain,"
+    echo "TLS with h2 and h2c on ports $NCHAN_PORT, $NCHAN_TLS_PORT and $NCHAN_H2C_PORT),"
     echo "\`baseline-axum 127.0.0.1:$BASELINE_PORT\`. Then, for each server:"
     echo
     echo '```sh'

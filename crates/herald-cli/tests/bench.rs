@@ -12,16 +12,23 @@ use support::{ServeProcess, herald, spawn_serve};
 
 /// A development-mode hub without publish-rate or connection bounds, and its publisher token.
 fn hub() -> (ServeProcess, String) {
+    hub_with(&[])
+}
+
+/// The same, with more arguments for `herald serve`.
+fn hub_with(extra: &[&str]) -> (ServeProcess, String) {
     let mut process = spawn_serve(
-        herald().args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--publish-rate",
-            "0",
-            "--max-connections",
-            "0",
-        ]),
+        herald()
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--publish-rate",
+                "0",
+                "--max-connections",
+                "0",
+            ])
+            .args(extra),
         1,
     );
     let token = process
@@ -229,7 +236,7 @@ fn connections_reports_memory_per_idle_connection() {
 
 #[test]
 fn bad_arguments_get_a_clear_error() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &[
                 "fanout",
@@ -284,8 +291,19 @@ fn bad_arguments_get_a_clear_error() {
             "--topics must be 1",
         ),
         (
-            &["connections", "--hub", "https://127.0.0.1:9/s"],
-            "plain HTTP/1.1",
+            &["connections", "--hub", "ftp://127.0.0.1:9/s"],
+            "must be an http:// or https:// URL",
+        ),
+        (
+            &[
+                "connections",
+                "--hub",
+                "https://127.0.0.1:9/s",
+                "--insecure",
+                "--cacert",
+                "ca.pem",
+            ],
+            "cannot be used with",
         ),
         (
             &[
@@ -305,4 +323,96 @@ fn bad_arguments_get_a_clear_error() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn fanout_over_tls_with_http2_sessions_shared_by_streams_delivers_every_update_once() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write");
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let (mut hub, token) = hub_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    // The certificate names localhost: the hub is reached by that name, checked with --cacert.
+    let url = hub.urls[0].replace("127.0.0.1", "localhost");
+    assert!(url.starts_with("https://"), "{url}");
+    let pid = hub.child().id().to_string();
+    let output = bench(&[
+        "fanout",
+        "--hub",
+        &url,
+        "--cacert",
+        &cert,
+        "--subscribers",
+        "12",
+        "--streams-per-session",
+        "5",
+        "--messages",
+        "30",
+        "--rate",
+        "500",
+        "--token",
+        &token,
+        "--hub-pid",
+        &pid,
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let fanout = report(&output);
+    assert_eq!(number(&fanout, "/subscribers_connected"), 12.0, "{fanout}");
+    assert_eq!(number(&fanout, "/deliveries_received"), 360.0, "{fanout}");
+    assert_eq!(number(&fanout, "/lost"), 0.0, "{fanout}");
+    // HTTP/1.1 over TLS, and one HTTP/2 session per subscription, skipping the check.
+    for http2 in [false, true] {
+        let mut args = vec![
+            "connections",
+            "--hub",
+            &url,
+            "--insecure",
+            "--subscribers",
+            "10",
+            "--hub-pid",
+            &pid,
+            "--json",
+        ];
+        if http2 {
+            args.push("--http2");
+        }
+        let output = bench(&args);
+        assert!(output.status.success(), "{output:?}");
+        let report = report(&output);
+        assert_eq!(number(&report, "/subscribers_connected"), 10.0, "{report}");
+        assert!(
+            number(&report, "/hub/memory_per_connection_bytes") >= 0.0,
+            "{report}"
+        );
+    }
+    // Without --insecure or --cacert, the self-signed certificate is refused, saying why.
+    let output = bench(&["connections", "--hub", &url, "--subscribers", "1", "--json"]);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("TLS handshake"),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn connections_over_h2c_share_sessions_as_asked() {
+    let (hub, _token) = hub();
+    let output = bench(&[
+        "connections",
+        "--hub",
+        &hub.urls[0],
+        "--subscribers",
+        "7",
+        "--streams-per-session",
+        "3",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report = report(&output);
+    assert_eq!(number(&report, "/subscribers_connected"), 7.0, "{report}");
+    assert_eq!(number(&report, "/subscribe_failures"), 0.0, "{report}");
 }

@@ -242,7 +242,8 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
         style: args.publish_style,
         endpoint: publish_endpoint,
         token: args.token.clone(),
-        tls: tls::client_config(sub.cacert.as_deref(), sub.insecure, &[b"http/1.1"])?,
+        // No ALPN here: the HTTP client sets its own.
+        tls: tls::client_config(sub.cacert.as_deref(), sub.insecure, &[])?,
         topics,
         messages: args.messages,
         rate: args.rate,
