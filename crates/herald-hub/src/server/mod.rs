@@ -2,12 +2,13 @@
 //! `http/1.1`), HTTP/2 with prior knowledge on plain sockets (h2c), a bound on open
 //! connections, and a graceful shutdown with a grace period.
 //!
-//! axum's own `serve` speaks only plain sockets, so the accept loop lives here, with
-//! tokio-rustls. Subscriptions over HTTP/1.1 take a lean path (`lean`), HTTP/2 connections a
-//! lean server of their own (`h2`), and hyper serves the rest of HTTP/1.1.
+//! axum's own `serve` speaks only plain sockets, so the accept loop lives here, with rustls
+//! driven by `lean_tls`. Subscriptions over HTTP/1.1 take a lean path (`lean`), HTTP/2
+//! connections a lean server of their own (`h2`), and hyper serves the rest of HTTP/1.1.
 
 mod h2;
 mod lean;
+mod lean_tls;
 mod stall;
 pub mod tls;
 
@@ -29,7 +30,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 use crate::hub::{Hub, HubState};
 
@@ -105,7 +105,7 @@ impl Server {
             builder: connection_builder(&state),
             hyper: TowerToHyperService::new(router.clone()),
             router,
-            acceptor: self.tls.map(TlsAcceptor::from),
+            acceptor: self.tls,
             state: state.clone(),
         });
         let (stop, stopped) = watch::channel(false);
@@ -198,7 +198,8 @@ struct Shared {
     router: axum::Router,
     /// Serves hyper's.
     hyper: TowerToHyperService<axum::Router>,
-    acceptor: Option<TlsAcceptor>,
+    /// The TLS configuration, when the server speaks TLS.
+    acceptor: Option<Arc<rustls::ServerConfig>>,
     state: Arc<HubState>,
 }
 
@@ -228,10 +229,11 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::
 }
 
 async fn handshake(
-    acceptor: &TlsAcceptor,
+    config: &Arc<rustls::ServerConfig>,
     stream: TcpStream,
-) -> Option<Box<tokio_rustls::server::TlsStream<TcpStream>>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+) -> Option<Box<lean_tls::TlsStream>> {
+    let accept = lean_tls::TlsStream::accept(config.clone(), stream);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
         Ok(Ok(tls)) => Some(Box::new(tls)),
         Ok(Err(error)) => {
             tracing::debug!(%error, "TLS handshake failed");
@@ -305,7 +307,7 @@ async fn serve_hyper<I>(
 /// Answers every request on an over-the-limit connection with `503` and `Retry-After`.
 async fn refuse(
     stream: TcpStream,
-    acceptor: Option<TlsAcceptor>,
+    acceptor: Option<Arc<rustls::ServerConfig>>,
     mut builder: auto::Builder<TokioExecutor>,
 ) {
     builder.http1().keep_alive(false);
