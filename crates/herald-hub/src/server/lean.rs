@@ -350,31 +350,33 @@ fn head(parts: &http::response::Parts, length: Option<u64>, close: bool) -> Vec<
 }
 
 /// Writes one chunk (`<size>\r\n<data>\r\n`) with vectored writes, never copying `data`.
+///
+/// The slices are built anew at each attempt rather than kept across the wait for the socket:
+/// the state that waits is the stream's, held by every idle subscription, so it stays small.
 async fn write_chunk<I: AsyncWrite + Unpin>(io: &mut I, data: &[u8]) -> io::Result<()> {
-    let mut size = [0u8; 20];
+    let mut size = [0u8; 18];
     let mut cursor = io::Cursor::new(&mut size[..]);
     write!(cursor, "{:X}\r\n", data.len())?;
     let size_len = usize::try_from(cursor.position()).unwrap_or(size.len());
-    let mut parts: [&[u8]; 3] = [&size[..size_len], data, b"\r\n"];
-    let mut first = 0;
-    while first < parts.len() {
-        let slices = [
-            IoSlice::new(parts[first]),
-            IoSlice::new(parts.get(first + 1).copied().unwrap_or_default()),
-            IoSlice::new(parts.get(first + 2).copied().unwrap_or_default()),
-        ];
-        let mut written = io.write_vectored(&slices).await?;
+    let total = size_len + data.len() + 2;
+    let mut done = 0;
+    while done < total {
+        let written = poll_fn(|cx| {
+            let parts: [&[u8]; 3] = [&size[..size_len], data, b"\r\n"];
+            let mut skip = done;
+            let mut slices = [IoSlice::new(&[]); 3];
+            for (slice, part) in slices.iter_mut().zip(parts) {
+                let start = skip.min(part.len());
+                skip -= start;
+                *slice = IoSlice::new(&part[start..]);
+            }
+            Pin::new(&mut *io).poll_write_vectored(cx, &slices)
+        })
+        .await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        while first < parts.len() && written > 0 {
-            let take = written.min(parts[first].len());
-            parts[first] = &parts[first][take..];
-            written -= take;
-            if parts[first].is_empty() {
-                first += 1;
-            }
-        }
+        done += written;
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ pub mod tls;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,8 +138,12 @@ impl Server {
                         tokio::spawn(refuse(stream, shared.acceptor.clone(), shared.builder.clone()));
                         continue;
                     }
-                    let fut = connection(stream, shared.clone(), stopped.clone());
-                    connections.spawn(fut);
+                    // Two kinds of task, each as small as its own connections allow.
+                    if shared.acceptor.is_some() {
+                        connections.spawn(tls_connection(stream, shared.clone(), stopped.clone()));
+                    } else {
+                        connections.spawn(plain_connection(stream, shared.clone(), stopped.clone()));
+                    }
                 }
             }
         }
@@ -203,28 +207,49 @@ struct Shared {
     state: Arc<HubState>,
 }
 
-/// Serves one connection until it ends, or gracefully once `stopped` turns true.
+/// Serves one plain connection until it ends, or gracefully once `stopped` turns true.
 ///
 /// An idle subscription's task holds this future for its whole life, so its size counts: what
-/// every connection shares is behind one `Arc`, the TLS handshake's state is boxed and freed
-/// once done, and the TLS stream (over a kilobyte of rustls state) is boxed, so that the paths
-/// serving it hold a pointer and a TLS connection's task is no larger than a plain one's.
-async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let state = &shared.state;
-    let _open = state.metrics.connection_opened();
-    let timeout = state.config.send_timeout;
-    let stalled = match &shared.acceptor {
-        None => serve_io(stream, &shared, &mut stopped).await,
-        // The handshake returns the stream boxed: what is matched here is a pointer, not the
-        // stream, whose room would otherwise stay in this future for the connection's life.
-        Some(acceptor) => match Box::pin(handshake(acceptor, stream)).await {
-            Some(tls) => serve_io(tls, &shared, &mut stopped).await,
-            None => false,
-        },
+/// every connection shares is behind one `Arc`, and the HTTP/1.1 lean path's state is inline,
+/// the cheapest for the subscriptions plain connections mostly carry.
+async fn plain_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _open = shared.state.metrics.connection_opened();
+    let stalled = serve_plain(stream, &shared, &mut stopped).await;
+    closed(&shared, stalled);
+}
+
+/// Serves one TLS connection, as [`plain_connection`] does a plain one. The handshake's state
+/// is boxed and freed once done; the stream (over a kilobyte of rustls state) is boxed, so that
+/// the paths serving it hold a pointer; and the HTTP/1.1 lean path's state is boxed too, so that
+/// the HTTP/2 connections browsers mostly open over TLS keep no room for it.
+async fn tls_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _open = shared.state.metrics.connection_opened();
+    let Some(config) = &shared.acceptor else {
+        return;
     };
+    // What is matched here is the boxed stream, not the stream, whose room would otherwise
+    // stay in this future for the connection's life.
+    let stalled = match Box::pin(handshake(config, stream)).await {
+        Some(tls) => serve_tls(tls, &shared, &mut stopped).await,
+        None => false,
+    };
+    closed(&shared, stalled);
+}
+
+/// Notes why a connection ended, when its client stopped reading.
+fn closed(shared: &Shared, stalled: bool) {
     if stalled {
+        let timeout = shared.state.config.send_timeout;
         tracing::info!(?timeout, "connection closed: the client stopped reading");
-        state.metrics.rejected("send_timeout");
+        shared.state.metrics.rejected("send_timeout");
     }
 }
 
@@ -246,40 +271,68 @@ async fn handshake(
     }
 }
 
-/// Serves one connection; returns whether it was closed because its client stopped reading
-/// for longer than `send_timeout`.
-async fn serve_io<I>(io: I, shared: &Shared, stopped: &mut watch::Receiver<bool>) -> bool
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// Serves one plain connection; returns whether it was closed because its client stopped
+/// reading for longer than `send_timeout`. The HTTP/1.1 lean path's state is inline.
+async fn serve_plain(io: TcpStream, shared: &Shared, stopped: &mut watch::Receiver<bool>) -> bool {
     let config = &shared.state.config;
     let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
-    let io = match lean::subscriptions(
+    let next = lean::subscriptions(
         io,
         &shared.router,
         stopped,
         head_limit(config),
         HEADER_READ_TIMEOUT,
     )
-    .await
-    {
-        lean::Next::Close => return stalled.get(),
-        lean::Next::Hyper(io) => io,
-        lean::Next::Http2(io) => {
-            // Boxed, as hyper's path below: only an HTTP/2 connection holds its state.
-            Box::pin(h2::serve(io, &shared.router, stopped, head_limit(config))).await;
-            return stalled.get();
-        }
-    };
-    // Boxed: an idle event stream's task then holds only the lean path's small state.
-    Box::pin(serve_hyper(
+    .await;
+    if let Some(rest) = rest(next, shared, stopped) {
+        rest.await;
+    }
+    stalled.get()
+}
+
+/// Serves one TLS connection, as [`serve_plain`] does a plain one, the lean path's state boxed.
+async fn serve_tls(
+    io: Box<lean_tls::TlsStream>,
+    shared: &Shared,
+    stopped: &mut watch::Receiver<bool>,
+) -> bool {
+    let config = &shared.state.config;
+    let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
+    let next = Box::pin(lean::subscriptions(
         io,
-        &shared.builder,
-        shared.hyper.clone(),
+        &shared.router,
         stopped,
+        head_limit(config),
+        HEADER_READ_TIMEOUT,
     ))
     .await;
+    if let Some(rest) = rest(next, shared, stopped) {
+        rest.await;
+    }
     stalled.get()
+}
+
+/// What serves a connection once the lean path hands it on: the HTTP/2 server or hyper, each
+/// boxed, so that a connection's task holds the state of neither.
+fn rest<'a, I>(
+    next: lean::Next<I>,
+    shared: &'a Shared,
+    stopped: &'a mut watch::Receiver<bool>,
+) -> Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let head_limit = head_limit(&shared.state.config);
+    match next {
+        lean::Next::Close => None,
+        lean::Next::Http2(io) => Some(Box::pin(h2::serve(io, &shared.router, stopped, head_limit))),
+        lean::Next::Hyper(io) => Some(Box::pin(serve_hyper(
+            io,
+            &shared.builder,
+            shared.hyper.clone(),
+            stopped,
+        ))),
+    }
 }
 
 /// Serves a connection with hyper until it ends, or gracefully once `stopped` turns true.
