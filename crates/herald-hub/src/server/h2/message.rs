@@ -338,3 +338,38 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    /// A small deterministic generator (xorshift), so that a failure replays.
+    fn bytes(seed: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                (*seed >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hostile_header_blocks_are_errors_or_heads_never_panics() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..50_000 {
+            let mut decoder = loona_hpack::Decoder::new();
+            decoder.set_max_allowed_table_size(4096);
+            // Mostly short blocks, some starting like real ones (indexed fields, literals).
+            let len = 1 + round % 64;
+            let mut block = bytes(&mut seed, len);
+            if round % 3 == 0 {
+                block.insert(0, 0x82);
+            }
+            let mut head = RequestHead::default();
+            let _ = decoder.decode_with_cb(&block, |name, value| head.field(&name, &value, 8192));
+            let _ = head.request();
+        }
+    }
+}

@@ -879,3 +879,6 @@ fn too_large() -> Response {
     *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
     response
 }
+
+#[cfg(test)]
+mod tests;
