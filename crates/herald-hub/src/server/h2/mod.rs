@@ -717,7 +717,11 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
             };
             progress = true;
             let (parts, body) = response.into_parts();
-            let length = body.size_hint().exact();
+            // As hyper does: the length of a body that is not empty at once (for HEAD, the
+            // length the body would have had).
+            let length = (!body.is_end_stream())
+                .then(|| body.size_hint().exact())
+                .flatten();
             let end = stream.head_only || body.is_end_stream();
             let block = message::response_block(parts.status, &parts.headers, length);
             self.out
