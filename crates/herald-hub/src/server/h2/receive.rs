@@ -1,0 +1,415 @@
+//! Receiving: what each frame a client sends does to the connection and its streams (RFC 9113
+//! §6), and a complete header block made into a request for the router.
+
+use std::borrow::Cow;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use tower::Service;
+
+use super::frame::{
+    DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Head, MAX_WINDOW, Reason, flag, kind, setting,
+};
+use super::inbound::Inbound;
+use super::message::{Malformed, RequestHead};
+use super::{
+    Block, Connection, ConnectionError, Handler, MAX_CONCURRENT_STREAMS, MAX_EARLY_RESETS,
+    PING_PAYLOAD, Sending, Stream,
+};
+
+impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> {
+    pub(super) fn frame(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        if let Some(block) = &self.block {
+            if head.kind != kind::CONTINUATION || head.stream != block.stream {
+                return Err(E(Reason::ProtocolError, "a header block was interrupted"));
+            }
+        }
+        let on_connection = head.stream == 0;
+        match head.kind {
+            kind::DATA if on_connection => Err(E(Reason::ProtocolError, "DATA on stream 0")),
+            kind::DATA => self.data(head, payload),
+            kind::HEADERS if on_connection => Err(E(Reason::ProtocolError, "HEADERS on stream 0")),
+            kind::HEADERS => self.headers(head, payload),
+            kind::CONTINUATION => {
+                let Some(block) = &mut self.block else {
+                    return Err(E(Reason::ProtocolError, "CONTINUATION without HEADERS"));
+                };
+                block.bytes.extend_from_slice(payload);
+                if block.bytes.len() > 2 * self.head_limit {
+                    return Err(E(Reason::EnhanceYourCalm, "a header block too large"));
+                }
+                if head.flags & flag::END_HEADERS != 0 {
+                    if let Some(block) = self.block.take() {
+                        self.request(block)?;
+                    }
+                }
+                Ok(())
+            }
+            kind::PRIORITY if on_connection => {
+                Err(E(Reason::ProtocolError, "PRIORITY on stream 0"))
+            }
+            kind::PRIORITY if payload.len() != 5 => {
+                self.out.reset(head.stream, Reason::FrameSizeError);
+                Ok(())
+            }
+            kind::RST_STREAM if on_connection || self.idle(head.stream) => {
+                Err(E(Reason::ProtocolError, "RST_STREAM on an idle stream"))
+            }
+            kind::RST_STREAM if payload.len() != 4 => {
+                Err(E(Reason::FrameSizeError, "RST_STREAM of the wrong size"))
+            }
+            kind::RST_STREAM => {
+                self.cancel(head.stream);
+                Ok(())
+            }
+            kind::SETTINGS => self.settings(head, payload),
+            kind::PUSH_PROMISE => Err(E(Reason::ProtocolError, "a client sent PUSH_PROMISE")),
+            kind::PING if !on_connection => Err(E(Reason::ProtocolError, "PING on a stream")),
+            kind::PING if payload.len() != 8 => {
+                Err(E(Reason::FrameSizeError, "PING of the wrong size"))
+            }
+            kind::PING if head.flags & flag::ACK != 0 => {
+                if payload == PING_PAYLOAD {
+                    self.ping_sent = false;
+                }
+                Ok(())
+            }
+            kind::PING => {
+                self.out.frame(kind::PING, flag::ACK, 0, payload);
+                Ok(())
+            }
+            kind::GOAWAY if !on_connection => Err(E(Reason::ProtocolError, "GOAWAY on a stream")),
+            kind::GOAWAY => {
+                // The client opens no more streams; the open ones finish.
+                self.go_away(Reason::NoError);
+                Ok(())
+            }
+            kind::WINDOW_UPDATE => self.window_update(head, payload),
+            // Unknown frame types are ignored (RFC 9113 §4.1).
+            _ => Ok(()),
+        }
+    }
+
+    fn settings(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        if head.stream != 0 {
+            return Err(E(Reason::ProtocolError, "SETTINGS on a stream"));
+        }
+        if head.flags & flag::ACK != 0 {
+            if !payload.is_empty() {
+                return Err(E(Reason::FrameSizeError, "a SETTINGS ACK with a payload"));
+            }
+            // The client knows the table is zero: the next block must start by emptying it,
+            // so it can go now (an idle connection then keeps no table at all).
+            let mut hpack = loona_hpack::Decoder::new();
+            hpack.set_max_allowed_table_size(0);
+            hpack.set_max_table_size(0);
+            self.hpack = hpack;
+            return Ok(());
+        }
+        if payload.len() % 6 != 0 {
+            return Err(E(Reason::FrameSizeError, "SETTINGS of the wrong size"));
+        }
+        for entry in payload.chunks_exact(6) {
+            let id = u16::from_be_bytes([entry[0], entry[1]]);
+            let value = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);
+            match id {
+                setting::ENABLE_PUSH if value > 1 => {
+                    return Err(E(Reason::ProtocolError, "ENABLE_PUSH neither 0 nor 1"));
+                }
+                setting::INITIAL_WINDOW_SIZE => {
+                    let value = i64::from(value);
+                    if value > MAX_WINDOW {
+                        return Err(E(Reason::FlowControlError, "INITIAL_WINDOW_SIZE too large"));
+                    }
+                    let delta = value - self.peer_window;
+                    self.peer_window = value;
+                    for stream in &mut self.streams {
+                        stream.send_window += delta;
+                        if stream.send_window > MAX_WINDOW {
+                            return Err(E(Reason::FlowControlError, "a window overflowed"));
+                        }
+                    }
+                }
+                setting::MAX_FRAME_SIZE => {
+                    if !(DEFAULT_MAX_FRAME..=(1 << 24) - 1).contains(&value) {
+                        return Err(E(Reason::ProtocolError, "MAX_FRAME_SIZE out of range"));
+                    }
+                    self.peer_max_frame = value as usize;
+                }
+                // The hub's encoder uses no table, and pushes nothing: nothing to change.
+                _ => {}
+            }
+        }
+        self.out.frame(kind::SETTINGS, flag::ACK, 0, &[]);
+        Ok(())
+    }
+
+    fn window_update(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        let Ok(bytes) = <[u8; 4]>::try_from(payload) else {
+            return Err(E(Reason::FrameSizeError, "WINDOW_UPDATE of the wrong size"));
+        };
+        let increment = i64::from(u32::from_be_bytes(bytes) & 0x7fff_ffff);
+        if head.stream == 0 {
+            if increment == 0 {
+                return Err(E(Reason::ProtocolError, "a WINDOW_UPDATE of zero"));
+            }
+            self.send_window += increment;
+            if self.send_window > MAX_WINDOW {
+                return Err(E(
+                    Reason::FlowControlError,
+                    "the connection window overflowed",
+                ));
+            }
+            return Ok(());
+        }
+        if self.idle(head.stream) {
+            return Err(E(Reason::ProtocolError, "WINDOW_UPDATE on an idle stream"));
+        }
+        let id = head.stream;
+        let Some(stream) = self.stream(id) else {
+            return Ok(()); // a closed stream
+        };
+        stream.send_window += increment;
+        if increment == 0 || stream.send_window > MAX_WINDOW {
+            let reason = if increment == 0 {
+                Reason::ProtocolError
+            } else {
+                Reason::FlowControlError
+            };
+            self.reset(id, reason);
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        let data = unpad(head, payload)?;
+        let len = payload.len();
+        self.recv_window -= len as i64;
+        if self.recv_window < 0 {
+            return Err(E(
+                Reason::FlowControlError,
+                "the connection window was exceeded",
+            ));
+        }
+        // Padding is given back at once.
+        self.recv_credit += len - data.len();
+        let id = head.stream;
+        if self.idle(id) {
+            return Err(E(Reason::ProtocolError, "DATA on an idle stream"));
+        }
+        let end = head.flags & flag::END_STREAM != 0;
+        let Some(stream) = self.stream(id).filter(|s| !s.recv_closed) else {
+            self.recv_credit += data.len();
+            self.out.reset(id, Reason::StreamClosed);
+            return Ok(());
+        };
+        stream.recv_window -= len as i64;
+        stream.received += data.len() as u64;
+        let too_long = stream.expected.is_some_and(|n| stream.received > n);
+        let too_short = end && stream.expected.is_some_and(|n| stream.received != n);
+        if stream.recv_window < 0 || too_long || too_short {
+            let reason = if stream.recv_window < 0 {
+                Reason::FlowControlError
+            } else {
+                Reason::ProtocolError
+            };
+            self.recv_credit += data.len();
+            self.reset(id, reason);
+            return Ok(());
+        }
+        let mut discarded = 0;
+        match &stream.inbound {
+            Some(inbound) if !inbound.abandoned() => {
+                if !data.is_empty() {
+                    stream.buffered += data.len();
+                    inbound.push(Bytes::copy_from_slice(data));
+                }
+                if end {
+                    inbound.end();
+                }
+            }
+            // Nobody reads the body: what arrives is given back at once.
+            _ => {
+                discarded = data.len();
+                stream.recv_credit += data.len();
+            }
+        }
+        if end {
+            stream.recv_closed = true;
+        }
+        self.recv_credit += discarded;
+        Ok(())
+    }
+
+    fn headers(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        use ConnectionError as E;
+        let mut fragment = unpad(head, payload)?;
+        if head.flags & flag::PRIORITY != 0 {
+            fragment = fragment.get(5..).ok_or(E(
+                Reason::ProtocolError,
+                "HEADERS too short for its priority",
+            ))?;
+        }
+        let id = head.stream;
+        if !self.idle(id) {
+            // Trailers of a request body, or a stream that is over.
+            match self.stream(id) {
+                Some(stream) if !stream.recv_closed && head.flags & flag::END_STREAM != 0 => {}
+                _ => return Err(E(Reason::StreamClosed, "HEADERS on a closed stream")),
+            }
+        } else {
+            if id % 2 == 0 {
+                return Err(E(Reason::ProtocolError, "a stream with an even number"));
+            }
+            self.last_stream = id;
+        }
+        let block = Block {
+            stream: id,
+            end_stream: head.flags & flag::END_STREAM != 0,
+            bytes: fragment.to_vec(),
+        };
+        if head.flags & flag::END_HEADERS != 0 {
+            self.request(block)
+        } else {
+            self.block = Some(block);
+            Ok(())
+        }
+    }
+
+    /// A complete header block: a new request, or a request body's trailers.
+    fn request(&mut self, block: Block) -> Result<(), ConnectionError> {
+        let mut head = RequestHead::default();
+        let limit = self.head_limit;
+        self.hpack
+            .decode_with_cb(&block.bytes, |name: Cow<'_, [u8]>, value: Cow<'_, [u8]>| {
+                head.field(&name, &value, limit);
+            })
+            .map_err(|_| {
+                ConnectionError(Reason::CompressionError, "an undecodable header block")
+            })?;
+        let id = block.stream;
+        if let Some(stream) = self.stream(id) {
+            // Trailers: the body is complete (their fields are not passed on).
+            stream.recv_closed = true;
+            if let Some(inbound) = &stream.inbound {
+                inbound.end();
+            }
+            return Ok(());
+        }
+        if self.going_away || self.streams.len() >= MAX_CONCURRENT_STREAMS as usize {
+            self.out.reset(id, Reason::RefusedStream);
+            return Ok(());
+        }
+        let handler: Handler;
+        let (mut inbound, mut expected, mut head_only) = (None, None, false);
+        if head.too_large() {
+            handler = Box::pin(std::future::ready(Ok(too_large())));
+        } else {
+            let request = match head.request() {
+                Ok(request) => request,
+                Err(Malformed(why)) => {
+                    tracing::debug!(why, "malformed HTTP/2 request");
+                    self.out.reset(id, Reason::ProtocolError);
+                    return Ok(());
+                }
+            };
+            expected = match request.headers().get(http::header::CONTENT_LENGTH) {
+                None => None,
+                Some(value) => match value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+                    Some(length) if !block.end_stream || length == 0 => Some(length),
+                    _ => {
+                        self.out.reset(id, Reason::ProtocolError);
+                        return Ok(());
+                    }
+                },
+            };
+            head_only = request.method() == Method::HEAD;
+            let body = if block.end_stream {
+                Body::empty()
+            } else {
+                let (sender, body) = Inbound::new(expected);
+                inbound = Some(sender);
+                Body::new(body)
+            };
+            handler = Box::pin(self.router.clone().call(request.map(|()| body)));
+        }
+        if self.streams.capacity() == 0 {
+            // Most connections carry one stream: do not reserve room for four.
+            self.streams.reserve_exact(1);
+        }
+        self.streams.push(Stream {
+            id,
+            sending: Sending::Handler(handler),
+            head_only,
+            send_window: self.peer_window,
+            inbound,
+            recv_window: DEFAULT_WINDOW,
+            recv_credit: 0,
+            buffered: 0,
+            expected,
+            received: 0,
+            recv_closed: block.end_stream,
+        });
+        Ok(())
+    }
+
+    /// The client reset stream `id`.
+    fn cancel(&mut self, id: u32) {
+        let Some(place) = self.streams.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let stream = self.streams.swap_remove(place);
+        self.recv_credit += stream.buffered;
+        if let Some(inbound) = &stream.inbound {
+            inbound.fail("the client reset the stream");
+        }
+        if matches!(stream.sending, Sending::Handler(_)) {
+            self.early_resets += 1;
+            if self.early_resets > MAX_EARLY_RESETS {
+                self.fail(Reason::EnhanceYourCalm);
+            }
+        }
+    }
+
+    /// Resets stream `id` with `reason`.
+    fn reset(&mut self, id: u32, reason: Reason) {
+        self.out.reset(id, reason);
+        if let Some(place) = self.streams.iter().position(|s| s.id == id) {
+            let stream = self.streams.swap_remove(place);
+            self.recv_credit += stream.buffered;
+            if let Some(inbound) = &stream.inbound {
+                inbound.fail("the stream was reset");
+            }
+        }
+    }
+}
+
+/// The payload of a DATA or HEADERS frame without its padding.
+fn unpad(head: Head, payload: &[u8]) -> Result<&[u8], ConnectionError> {
+    if head.flags & flag::PADDED == 0 {
+        return Ok(payload);
+    }
+    let (&pad, rest) = payload.split_first().ok_or(ConnectionError(
+        Reason::FrameSizeError,
+        "a padded frame without its length",
+    ))?;
+    rest.get(..rest.len().wrapping_sub(usize::from(pad)))
+        .filter(|_| usize::from(pad) <= rest.len())
+        .ok_or(ConnectionError(
+            Reason::ProtocolError,
+            "padding longer than the frame",
+        ))
+}
+
+/// The answer to a request whose header list is over the limit.
+fn too_large() -> Response {
+    let mut response = Response::new(Body::from("the request's header fields are too large\n"));
+    *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    response
+}
