@@ -12,7 +12,9 @@ use crate::fanout::Fanout;
 use crate::http::limits::PublishRate;
 use crate::metrics::Metrics;
 use crate::server::Server;
-use crate::transport::{DurableTransport, LocalTransport, Transport, TransportError};
+use crate::transport::{
+    DurableTransport, HistoryLimits, LocalTransport, Transport, TransportError,
+};
 use crate::update::Update;
 
 /// Why a hub could not be built.
@@ -67,6 +69,15 @@ impl Hub {
     pub fn new(config: HubConfig) -> Result<Hub, HubError> {
         crate::http::cors::check(&config.cors_origins, config.cors_credentials)
             .map_err(HubError::Config)?;
+        // Half the header bound for the ID leaves room for a browser's other request headers
+        // beside `Last-Event-ID`.
+        if config.max_id_size > config.max_header_size / 2 {
+            return Err(HubError::Config(format!(
+                "max-id-size ({}) must be at most half of max-header-size ({}), so that a \
+                 reconnecting browser's Last-Event-ID header is accepted",
+                config.max_id_size, config.max_header_size
+            )));
+        }
         let authorizer = Authorizer::new(
             key_config(&config.publisher_jwt),
             key_config(&config.subscriber_jwt),
@@ -77,18 +88,14 @@ impl Hub {
                 .heartbeat(config.heartbeat),
         );
         let metrics = Metrics::new(&fanout);
+        let limits = HistoryLimits {
+            size: config.history_size,
+            bytes: config.history_bytes,
+            age: config.history_age,
+        };
         let transport: Arc<dyn Transport> = match &config.data_dir {
-            Some(dir) => Arc::new(DurableTransport::open(
-                dir,
-                config.history_size,
-                config.history_age,
-                fanout.clone(),
-            )?),
-            None => Arc::new(LocalTransport::with_max_age(
-                config.history_size,
-                config.history_age,
-                fanout.clone(),
-            )),
+            Some(dir) => Arc::new(DurableTransport::open(dir, limits, fanout.clone())?),
+            None => Arc::new(LocalTransport::with_limits(limits, fanout.clone())),
         };
         Ok(Hub {
             state: Arc::new(HubState {
@@ -123,7 +130,7 @@ impl Hub {
         let record = self.state.transport.dispatch(update).await?;
         self.state.metrics.published();
         self.state.metrics.delivery_latency(started.elapsed());
-        Ok(record.update().id.clone())
+        Ok(record.id().to_owned())
     }
 
     /// The routes: `/.well-known/mercure` (publish, subscribe), the subscriptions API,

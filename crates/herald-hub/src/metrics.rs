@@ -20,6 +20,8 @@ pub(crate) struct Metrics {
     rejected: Family<Vec<(&'static str, &'static str)>, Counter>,
     latency: Histogram,
     history_size: Gauge,
+    history_bytes: Gauge,
+    resume_not_found: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -93,6 +95,19 @@ impl Metrics {
             "Updates kept for resuming subscribers",
             history_size.clone(),
         );
+        let history_bytes = Gauge::default();
+        registry.register(
+            "history_bytes",
+            "Bytes the kept updates take (encoded event, topics and ID)",
+            history_bytes.clone(),
+        );
+        let resume_not_found = Counter::default();
+        registry.register(
+            "resumes_not_found",
+            "Resumes whose Last-Event-ID was not in history (unknown, or already dropped: \
+             a sign that history is too short)",
+            resume_not_found.clone(),
+        );
         Metrics {
             registry,
             connections,
@@ -102,6 +117,8 @@ impl Metrics {
             rejected,
             latency,
             history_size,
+            history_bytes,
+            resume_not_found,
         }
     }
 
@@ -132,11 +149,22 @@ impl Metrics {
             .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
     }
 
+    /// Counts a resume whose ID was not found in history.
+    pub(crate) fn resume_not_found(&self) {
+        self.resume_not_found.inc();
+    }
+
     /// The metrics in the Prometheus text format, with the gauges read now.
-    pub(crate) fn render(&self, subscriptions: usize, history_size: usize) -> String {
+    pub(crate) fn render(
+        &self,
+        subscriptions: usize,
+        history_size: usize,
+        history_bytes: usize,
+    ) -> String {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.subscriptions.set(gauge(subscriptions));
         self.history_size.set(gauge(history_size));
+        self.history_bytes.set(gauge(history_bytes));
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &self.registry) {
             tracing::error!(%error, "cannot render metrics");

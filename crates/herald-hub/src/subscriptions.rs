@@ -109,7 +109,7 @@ pub(crate) async fn announce(state: &Arc<HubState>, subscriber: &Subscriber, act
             retry: None,
             private: true,
         };
-        if let Err(error) = state.transport.dispatch(update).await {
+        if let Err(error) = state.transport.announce(update).await {
             tracing::warn!(%error, "cannot publish a subscription event");
         }
     }

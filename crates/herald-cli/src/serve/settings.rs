@@ -151,6 +151,10 @@ pub(crate) struct Settings {
     /// Drop history older than this (0: no age bound) [default: 0].
     #[arg(long, env = "HERALD_HISTORY_AGE")]
     pub(crate) history_age: Option<Span>,
+    /// Most bytes the history may take (each update's encoded event, topics and ID); the
+    /// oldest updates are dropped first (0: no byte bound) [default: 268435456, 256 MiB].
+    #[arg(long, env = "HERALD_HISTORY_BYTES")]
+    pub(crate) history_bytes: Option<usize>,
     /// How many updates may wait for one subscriber before it is disconnected as too slow
     /// [default: 1000].
     #[arg(long, env = "HERALD_SUBSCRIBER_QUEUE")]
@@ -158,12 +162,25 @@ pub(crate) struct Settings {
     /// Most topics in one subscription or update [default: 1000].
     #[arg(long, env = "HERALD_MAX_TOPICS")]
     pub(crate) max_topics: Option<usize>,
+    /// Most matching work in one subscription, summed over its topic selectors: an exact
+    /// topic counts 1, a URI template 1 per literal and expression; beyond it, 400
+    /// [default: 1000].
+    #[arg(long, env = "HERALD_MAX_SELECTOR_COST")]
+    pub(crate) max_selector_cost: Option<usize>,
+    /// Longest update ID in bytes (at most half of --max-header-size, so that a browser's
+    /// Last-Event-ID header fits); beyond it, 400 [default: 1024].
+    #[arg(long, env = "HERALD_MAX_ID_SIZE")]
+    pub(crate) max_id_size: Option<usize>,
     /// Most open connections; beyond it, 503 with Retry-After (0: no bound) [default: 10000].
     #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
     /// Largest update (publish body) in bytes; beyond it, 413 [default: 1048576].
     #[arg(long, env = "HERALD_MAX_UPDATE_SIZE")]
     pub(crate) max_update_size: Option<usize>,
+    /// How long a client may take to send a request body; beyond it, 408 and the connection
+    /// is closed [default: 5s].
+    #[arg(long, env = "HERALD_BODY_TIMEOUT")]
+    pub(crate) body_timeout: Option<Span>,
     /// Longest request URL in bytes; beyond it, 414 [default: 65536].
     #[arg(long, env = "HERALD_MAX_URL_SIZE")]
     pub(crate) max_url_size: Option<usize>,
@@ -220,6 +237,7 @@ impl Settings {
             options: tls_cert, tls_key, jwt_key, jwt_alg, publisher_jwt_key, publisher_jwt_alg,
                 subscriber_jwt_key, subscriber_jwt_alg, anonymous, subscriptions, heartbeat,
                 write_timeout, cookie_name, data_dir, history_age, cors_credentials, history_size, subscriber_queue,
+                history_bytes, max_selector_cost, max_id_size, body_timeout,
                 max_topics, max_connections, max_update_size, max_url_size, max_header_size,
                 publish_rate, send_timeout, flush_interval, grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin)
@@ -240,7 +258,11 @@ impl Settings {
             history_size: Some(hub.history_size),
             subscriber_queue: Some(hub.subscriber_queue),
             history_age: Some(Span(hub.history_age)),
+            history_bytes: Some(hub.history_bytes),
             max_topics: Some(hub.max_topics),
+            max_selector_cost: Some(hub.max_selector_cost),
+            max_id_size: Some(hub.max_id_size),
+            body_timeout: Some(Span(hub.body_timeout)),
             max_connections: Some(hub.max_connections),
             max_update_size: Some(hub.max_update_size),
             max_url_size: Some(hub.max_url_size),
@@ -316,7 +338,11 @@ impl Settings {
             subscriber_queue: self.subscriber_queue.unwrap_or(d.subscriber_queue),
             data_dir: self.data_dir.clone(),
             history_age: self.history_age.map_or(d.history_age, |s| s.0),
+            history_bytes: self.history_bytes.unwrap_or(d.history_bytes),
             max_topics: self.max_topics.unwrap_or(d.max_topics),
+            max_selector_cost: self.max_selector_cost.unwrap_or(d.max_selector_cost),
+            max_id_size: self.max_id_size.unwrap_or(d.max_id_size),
+            body_timeout: self.body_timeout.map_or(d.body_timeout, |s| s.0),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
             max_url_size: self.max_url_size.unwrap_or(d.max_url_size),
             max_header_size: self.max_header_size.unwrap_or(d.max_header_size),

@@ -1,7 +1,7 @@
 //! Which tokens the hub accepts: key material and algorithm per role, and signature checks.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -187,7 +187,16 @@ impl Authorizer {
         }
         let data = jsonwebtoken::decode::<RawClaims>(token, &verifier.key, &verifier.validation)
             .map_err(|error| map_jwt_error(error, verifier.name))?;
-        Claims::from_raw(data.claims)
+        let claims = Claims::from_raw(data.claims)?;
+        // RFC 7519: not accepted on or after `exp`. The library compares whole seconds, which
+        // accepts a token up to a second after it expired.
+        let leeway = Duration::from_secs(verifier.validation.leeway);
+        if let Some(expires_at) = claims.expires_at
+            && SystemTime::now() >= expires_at + leeway
+        {
+            return Err(AuthError::Expired);
+        }
+        Ok(claims)
     }
 }
 

@@ -17,7 +17,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, StatusCode};
 
 use crate::auth::{AuthError, Claims, Role, extract_token};
@@ -33,9 +33,7 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
         hub = hub.get(subscribe::subscribe);
     }
     if config.publisher_jwt.is_some() {
-        hub = hub
-            .post(publish::publish)
-            .layer(axum::extract::DefaultBodyLimit::max(config.max_update_size));
+        hub = hub.post(publish::publish);
     }
     let mut router = ui::routes(config.ui)
         .route("/healthz", get(healthz))
@@ -103,9 +101,11 @@ async fn readyz(State(state): State<Arc<HubState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<HubState>>) -> Response {
-    let text = state
-        .metrics
-        .render(state.fanout.len(), state.transport.history_len());
+    let text = state.metrics.render(
+        state.fanout.len(),
+        state.transport.history_len(),
+        state.transport.history_bytes(),
+    );
     let mut response = text.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -121,6 +121,7 @@ pub(crate) struct Refusal {
     message: String,
     www_authenticate: Option<String>,
     retry_after: Option<u64>,
+    close: bool,
 }
 
 impl Refusal {
@@ -130,7 +131,15 @@ impl Refusal {
             message: message.into(),
             www_authenticate: None,
             retry_after: None,
+            close: false,
         }
+    }
+
+    /// Closes the connection after the answer (a request body left unread or half read
+    /// cannot be skipped reliably).
+    pub(crate) fn close(mut self) -> Refusal {
+        self.close = true;
+        self
     }
 
     /// Adds `Retry-After` (in seconds).
@@ -161,6 +170,7 @@ impl From<AuthError> for Refusal {
             message: error.to_string(),
             www_authenticate: Some(error.www_authenticate()),
             retry_after: None,
+            close: false,
         }
     }
 }
@@ -182,6 +192,11 @@ impl IntoResponse for Refusal {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

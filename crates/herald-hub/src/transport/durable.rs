@@ -16,7 +16,8 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::{History, LocalTransport, RecordFilter, Since, Transport, TransportError};
+use super::local::Known;
+use super::{HistoryLimits, LocalTransport, Since, Snapshot, Transport, TransportError};
 use crate::fanout::Fanout;
 use crate::update::{Record, Update};
 
@@ -99,32 +100,36 @@ impl Drop for DurableTransport {
 }
 
 impl DurableTransport {
-    /// Opens (or creates) the store in `dir`, loads its history (at most `capacity` updates,
-    /// none older than `max_age` unless it is zero) and starts the writer.
+    /// Opens (or creates) the store in `dir`, loads its history (within `limits`) and starts
+    /// the writer.
     pub fn open(
         dir: &Path,
-        capacity: usize,
-        max_age: Duration,
+        limits: HistoryLimits,
         fanout: Arc<Fanout>,
     ) -> Result<DurableTransport, TransportError> {
         std::fs::create_dir_all(dir).map_err(|e| TransportError::Storage(e.to_string()))?;
         let db = Database::create(dir.join(DATABASE_FILE)).map_err(storage)?;
-        let local = Arc::new(LocalTransport::with_max_age(capacity, max_age, fanout));
+        let local = Arc::new(LocalTransport::with_limits(limits, fanout));
         let mut next_key = 1;
+        let mut stored_bytes = 0;
         {
             let read = db.begin_read().map_err(storage)?;
             match read.open_table(UPDATES) {
                 Ok(table) => {
+                    for entry in table.iter().map_err(storage)? {
+                        let (_, value) = entry.map_err(storage)?;
+                        stored_bytes += value.value().len();
+                    }
                     let skip = usize::try_from(table.len().map_err(storage)?)
                         .unwrap_or(usize::MAX)
-                        .saturating_sub(capacity);
+                        .saturating_sub(limits.size);
                     for entry in table.iter().map_err(storage)?.skip(skip) {
                         let (key, value) = entry.map_err(storage)?;
                         next_key = key.value() + 1;
                         let stored: Stored = serde_json::from_slice(value.value())
                             .map_err(|e| TransportError::Storage(e.to_string()))?;
                         let (update, at) = stored.into_update();
-                        local.dispatch_at(update, at)?;
+                        local.restore(update, at)?;
                     }
                 }
                 Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -141,8 +146,8 @@ impl DurableTransport {
             db,
             local: local.clone(),
             next_key,
-            capacity,
-            max_age,
+            limits,
+            stored_bytes,
         };
         let writer = std::thread::Builder::new()
             .name("herald-history".to_owned())
@@ -164,14 +169,24 @@ struct Writer {
     db: Database,
     local: Arc<LocalTransport>,
     next_key: u64,
-    capacity: usize,
-    max_age: Duration,
+    limits: HistoryLimits,
+    /// The bytes of the stored values, bounded by `limits.bytes` like the ring's.
+    stored_bytes: usize,
 }
 
 impl Writer {
     fn run(mut self, queue: mpsc::Receiver<(Update, Reply)>) {
-        while let Ok(first) = queue.recv() {
-            let mut batch = vec![first];
+        // Publishes that repeat an ID of their own batch wait for the next one, where the first
+        // is in history and the ID rule answers them.
+        let mut deferred: Vec<(Update, Reply)> = Vec::new();
+        loop {
+            let mut batch = std::mem::take(&mut deferred);
+            if batch.is_empty() {
+                match queue.recv() {
+                    Ok(first) => batch.push(first),
+                    Err(_) => return,
+                }
+            }
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
                     Ok(job) => batch.push(job),
@@ -179,13 +194,27 @@ impl Writer {
                 }
             }
             let mut valid = Vec::with_capacity(batch.len());
+            let mut ids = std::collections::HashSet::new();
             for (update, reply) in batch {
                 if !self.local.is_ready() {
                     let _ = reply.send(Err(TransportError::Closed));
                 } else if let Err(error) = update.encode() {
                     let _ = reply.send(Err(TransportError::Encode(error)));
+                } else if ids.contains(&update.id) {
+                    deferred.push((update, reply));
                 } else {
-                    valid.push((update, reply));
+                    match self.local.check_id(&update) {
+                        Ok(Known::New) => {
+                            ids.insert(update.id.clone());
+                            valid.push((update, reply));
+                        }
+                        Ok(Known::Same(stored)) => {
+                            let _ = reply.send(Ok(stored));
+                        }
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                        }
+                    }
                 }
             }
             if valid.is_empty() {
@@ -216,39 +245,45 @@ impl Writer {
     fn commit(&mut self, batch: &[(Update, Reply)], now: SystemTime) -> Result<(), TransportError> {
         let write = self.db.begin_write().map_err(storage)?;
         let mut key = self.next_key;
+        let mut stored_bytes = self.stored_bytes;
         {
             let mut table = write.open_table(UPDATES).map_err(storage)?;
             for (update, _) in batch {
                 let bytes = serde_json::to_vec(&Stored::new(update, now))
                     .map_err(|e| TransportError::Storage(e.to_string()))?;
                 table.insert(key, bytes.as_slice()).map_err(storage)?;
+                stored_bytes += bytes.len();
                 key += 1;
             }
-            let capacity = u64::try_from(self.capacity).unwrap_or(u64::MAX);
-            while table.len().map_err(storage)? > capacity {
-                table.pop_first().map_err(storage)?;
-            }
-            if !self.max_age.is_zero() {
-                let cutoff = millis(now)
-                    .saturating_sub(u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX));
-                loop {
-                    let old = match table.first().map_err(storage)? {
-                        Some((k, v)) => serde_json::from_slice::<Stored>(v.value())
-                            .map_or(true, |s| s.at < cutoff)
-                            .then(|| k.value()),
-                        None => None,
-                    };
-                    match old {
-                        Some(k) => {
-                            table.remove(k).map_err(storage)?;
-                        }
-                        None => break,
-                    }
+            let capacity = u64::try_from(self.limits.size).unwrap_or(u64::MAX);
+            let cutoff = (!self.limits.age.is_zero()).then(|| {
+                millis(now)
+                    .saturating_sub(u64::try_from(self.limits.age.as_millis()).unwrap_or(u64::MAX))
+            });
+            loop {
+                let over = table.len().map_err(storage)? > capacity
+                    || (self.limits.bytes != 0 && stored_bytes > self.limits.bytes);
+                let (k, len, expired) = match table.first().map_err(storage)? {
+                    Some((k, v)) => (
+                        k.value(),
+                        v.value().len(),
+                        cutoff.is_some_and(|cutoff| {
+                            serde_json::from_slice::<Stored>(v.value())
+                                .map_or(true, |s| s.at < cutoff)
+                        }),
+                    ),
+                    None => break,
+                };
+                if !over && !expired {
+                    break;
                 }
+                table.remove(k).map_err(storage)?;
+                stored_bytes -= len;
             }
         }
         write.commit().map_err(storage)?;
         self.next_key = key;
+        self.stored_bytes = stored_bytes;
         Ok(())
     }
 }
@@ -268,12 +303,12 @@ impl Transport for DurableTransport {
         })
     }
 
-    fn history<'a>(
-        &'a self,
-        since: Since,
-        filter: RecordFilter<'a>,
-    ) -> BoxFuture<'a, Result<History, TransportError>> {
-        self.local.history(since, filter)
+    fn announce(&self, update: Update) -> BoxFuture<'_, Result<(), TransportError>> {
+        self.local.announce(update)
+    }
+
+    fn snapshot(&self, since: Since) -> BoxFuture<'_, Result<Snapshot, TransportError>> {
+        self.local.snapshot(since)
     }
 
     fn last_event_id(&self) -> String {
@@ -282,6 +317,10 @@ impl Transport for DurableTransport {
 
     fn history_len(&self) -> usize {
         self.local.len()
+    }
+
+    fn history_bytes(&self) -> usize {
+        self.local.history_bytes()
     }
 
     fn is_ready(&self) -> bool {
