@@ -66,6 +66,10 @@ pub struct HubConfig {
     /// Keeps the history in an embedded transactional store in this directory (a publish is
     /// answered once committed); without it, history is in memory only.
     pub data_dir: Option<std::path::PathBuf>,
+    /// When the data directory's store is found damaged at start, rename it beside itself
+    /// (`history.redb.damaged-<unix time>`) and start with an empty history, instead of
+    /// refusing to start.
+    pub move_aside_damaged_history: bool,
     /// Updates older than this are dropped from the history (zero: no age bound).
     #[serde(with = "duration_text")]
     pub history_age: Duration,
@@ -150,6 +154,7 @@ impl Default for HubConfig {
             history_size: 10_000,
             subscriber_queue: 1_000,
             data_dir: None,
+            move_aside_damaged_history: false,
             history_age: Duration::ZERO,
             history_bytes: 256 * 1024 * 1024,
             max_topics: 1_000,

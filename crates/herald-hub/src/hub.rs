@@ -13,7 +13,7 @@ use crate::http::limits::PublishRate;
 use crate::metrics::Metrics;
 use crate::server::Server;
 use crate::transport::{
-    DurableTransport, HistoryLimits, LocalTransport, Transport, TransportError,
+    DurableTransport, HistoryLimits, LocalTransport, OnDamage, Transport, TransportError,
 };
 use crate::update::Update;
 
@@ -94,7 +94,19 @@ impl Hub {
             age: config.history_age,
         };
         let transport: Arc<dyn Transport> = match &config.data_dir {
-            Some(dir) => Arc::new(DurableTransport::open(dir, limits, fanout.clone())?),
+            Some(dir) => {
+                let on_damage = if config.move_aside_damaged_history {
+                    OnDamage::MoveAside
+                } else {
+                    OnDamage::Fail
+                };
+                Arc::new(DurableTransport::open(
+                    dir,
+                    limits,
+                    on_damage,
+                    fanout.clone(),
+                )?)
+            }
             None => Arc::new(LocalTransport::with_limits(limits, fanout.clone())),
         };
         Ok(Hub {

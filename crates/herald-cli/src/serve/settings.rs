@@ -148,6 +148,11 @@ pub(crate) struct Settings {
     /// answered once committed); without it, history is in memory only.
     #[arg(long, env = "HERALD_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// When the data directory's store is damaged, rename it beside itself
+    /// (history.redb.damaged-<unix time>) and start with an empty history, instead of refusing
+    /// to start [default: false].
+    #[arg(long, env = "HERALD_MOVE_ASIDE_DAMAGED_HISTORY", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) move_aside_damaged_history: Option<bool>,
     /// Drop history older than this (0: no age bound) [default: 0].
     #[arg(long, env = "HERALD_HISTORY_AGE")]
     pub(crate) history_age: Option<Span>,
@@ -237,7 +242,7 @@ impl Settings {
             options: tls_cert, tls_key, jwt_key, jwt_alg, publisher_jwt_key, publisher_jwt_alg,
                 subscriber_jwt_key, subscriber_jwt_alg, anonymous, subscriptions, heartbeat,
                 write_timeout, cookie_name, data_dir, history_age, cors_credentials, history_size, subscriber_queue,
-                history_bytes, max_selector_cost, max_id_size, body_timeout,
+                history_bytes, max_selector_cost, max_id_size, body_timeout, move_aside_damaged_history,
                 max_topics, max_connections, max_update_size, max_url_size, max_header_size,
                 publish_rate, send_timeout, flush_interval, grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin)
@@ -259,6 +264,7 @@ impl Settings {
             subscriber_queue: Some(hub.subscriber_queue),
             history_age: Some(Span(hub.history_age)),
             history_bytes: Some(hub.history_bytes),
+            move_aside_damaged_history: Some(hub.move_aside_damaged_history),
             max_topics: Some(hub.max_topics),
             max_selector_cost: Some(hub.max_selector_cost),
             max_id_size: Some(hub.max_id_size),
@@ -337,6 +343,9 @@ impl Settings {
             history_size: self.history_size.unwrap_or(d.history_size),
             subscriber_queue: self.subscriber_queue.unwrap_or(d.subscriber_queue),
             data_dir: self.data_dir.clone(),
+            move_aside_damaged_history: self
+                .move_aside_damaged_history
+                .unwrap_or(d.move_aside_damaged_history),
             history_age: self.history_age.map_or(d.history_age, |s| s.0),
             history_bytes: self.history_bytes.unwrap_or(d.history_bytes),
             max_topics: self.max_topics.unwrap_or(d.max_topics),

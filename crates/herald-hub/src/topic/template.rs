@@ -131,8 +131,25 @@ impl Template {
         {
             return false;
         }
-        let mut starts = vec![0usize];
-        let mut ends = Vec::new();
+        if let Some(Piece::Literal(first)) = self.pieces.first()
+            && !topic.starts_with(first)
+        {
+            return false;
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.walk(topic, &mut scratch),
+            Err(_) => self.walk(topic, &mut Scratch::default()),
+        })
+    }
+
+    fn walk(&self, topic: &[u8], scratch: &mut Scratch) -> bool {
+        let Scratch {
+            starts,
+            ends,
+            states,
+        } = scratch;
+        starts.clear();
+        starts.push(0);
         for piece in &self.pieces {
             ends.clear();
             match piece {
@@ -142,38 +159,60 @@ impl Template {
                         .filter(|&&at| topic[at..].starts_with(text))
                         .map(|at| at + text.len()),
                 ),
-                Piece::Expression(expression) => expression.advance(topic, &starts, &mut ends),
+                Piece::Expression(expression) => expression.advance(topic, starts, ends, states),
             }
             if ends.is_empty() {
                 return false;
             }
-            std::mem::swap(&mut starts, &mut ends);
+            std::mem::swap(starts, ends);
         }
         starts.last() == Some(&topic.len())
     }
 }
 
+/// Buffers a match reuses, one set per thread: matching allocates nothing once they have grown
+/// to the longest topic seen.
+#[derive(Default)]
+struct Scratch {
+    starts: Vec<usize>,
+    ends: Vec<usize>,
+    states: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// A position ends the expression without its taking anything.
+const SKIP: u32 = 1 << 31;
+/// A position is inside the expression's first value.
+const HEAD: u32 = 1 << 30;
+/// The low bits: the fewest separators taken to be inside a following value there
+/// ([`UNREACHED`] when none).
+const TAIL: u32 = 0xFFFF;
+
 impl Expression {
     /// Appends to `ends`, in order, every position where this expression may end when it
-    /// starts at one of `starts` (sorted).
-    fn advance(&self, topic: &[u8], starts: &[usize], ends: &mut Vec<usize>) {
+    /// starts at one of `starts` (sorted); `states` is scratch space, one state per position.
+    fn advance(
+        &self,
+        topic: &[u8],
+        starts: &[usize],
+        ends: &mut Vec<usize>,
+        states: &mut Vec<u32>,
+    ) {
         let Some(&base) = starts.first() else {
             return;
         };
-        // For each position from `base`: whether it ends the expression without its taking
-        // anything, whether it is inside the first value, and the fewest separators taken to
-        // be inside a following value there.
-        let span = topic.len() + 1 - base;
-        let mut skip = vec![false; span];
-        let mut head = vec![false; span];
-        let mut tail = vec![UNREACHED; span];
+        states.clear();
+        states.resize(topic.len() + 1 - base, u32::from(UNREACHED));
         let mut frontier = base;
         for &at in starts {
-            skip[at - base] = true;
+            states[at - base] |= SKIP;
             match self.first {
-                None => head[at - base] = true,
+                None => states[at - base] |= HEAD,
                 Some(first) if topic.get(at) == Some(&first) => {
-                    head[at + 1 - base] = true;
+                    states[at + 1 - base] |= HEAD;
                     frontier = frontier.max(at + 1);
                 }
                 Some(_) => {}
@@ -182,25 +221,26 @@ impl Expression {
         }
         let mut at = base;
         while at <= frontier {
-            let i = at - base;
-            if skip[i] || head[i] || tail[i] != UNREACHED {
+            let state = states[at - base];
+            let taken = u16::try_from(state & TAIL).unwrap_or(UNREACHED);
+            if state & (SKIP | HEAD) != 0 || taken != UNREACHED {
                 ends.push(at);
             }
             let Some(&byte) = topic.get(at) else {
                 break;
             };
-            let (in_head, taken) = (head[i], tail[i]);
             let mut reach = |to: usize, separators: Option<u16>| {
+                let slot = &mut states[to - base];
                 match separators {
-                    None => head[to - base] = true,
+                    None => *slot |= HEAD,
                     Some(count) => {
-                        let slot = &mut tail[to - base];
-                        *slot = (*slot).min(count);
+                        let tail = (*slot & TAIL).min(u32::from(count));
+                        *slot = (*slot & !TAIL) | tail;
                     }
                 }
                 frontier = frontier.max(to);
             };
-            if in_head {
+            if state & HEAD != 0 {
                 if let Some(len) = token_len(topic, at, self.head) {
                     reach(at + len, None);
                 }

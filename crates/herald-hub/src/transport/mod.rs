@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-pub use durable::{DATABASE_FILE, DurableTransport};
+pub use durable::{DATABASE_FILE, DurableTransport, OnDamage};
 pub use local::LocalTransport;
 pub use ring::{HistoryLimits, Snapshot, Start};
 
@@ -35,6 +35,26 @@ pub enum TransportError {
     /// The history store failed (disk full, unreadable file...).
     #[error("history store: {0}")]
     Storage(String),
+    /// The store of the data directory cannot be opened (permissions, not a directory...).
+    #[error("cannot open {}: {reason}", path.display())]
+    Open {
+        /// The store's file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The store of the data directory is damaged (truncated, overwritten).
+    #[error(
+        "{} is damaged ({reason}): move it aside to start with an empty history, or restore it \
+         from a backup (--move-aside-damaged-history moves it aside at start)",
+        path.display()
+    )]
+    Damaged {
+        /// The store's file.
+        path: std::path::PathBuf,
+        /// What was found wrong.
+        reason: String,
+    },
     /// Another update with this ID is in history: IDs must be unique for resumes to be exact.
     #[error("an update with ID {0:?} is already in history")]
     DuplicateId(String),

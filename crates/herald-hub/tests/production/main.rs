@@ -12,10 +12,12 @@
 mod common;
 mod net;
 
+mod bodies;
 mod cors;
 mod durable;
 mod http2;
 mod lean;
 mod limits;
 mod ops;
+mod resume;
 mod ui;

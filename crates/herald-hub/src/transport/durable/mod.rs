@@ -6,6 +6,8 @@
 //! One writer thread commits: publishes that arrive together share one transaction (group
 //! commit), so concurrent publishers do not each wait for their own `fsync`.
 
+mod open;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -13,6 +15,8 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+pub use open::OnDamage;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -101,40 +105,21 @@ impl Drop for DurableTransport {
 
 impl DurableTransport {
     /// Opens (or creates) the store in `dir`, loads its history (within `limits`) and starts
-    /// the writer.
+    /// the writer. A damaged store is refused, or moved aside, as `on_damage` says.
     pub fn open(
         dir: &Path,
         limits: HistoryLimits,
+        on_damage: OnDamage,
         fanout: Arc<Fanout>,
     ) -> Result<DurableTransport, TransportError> {
-        std::fs::create_dir_all(dir).map_err(|e| TransportError::Storage(e.to_string()))?;
-        let db = Database::create(dir.join(DATABASE_FILE)).map_err(storage)?;
+        std::fs::create_dir_all(dir).map_err(|e| TransportError::Open {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let loaded = open::open(&dir.join(DATABASE_FILE), limits.size, on_damage)?;
         let local = Arc::new(LocalTransport::with_limits(limits, fanout));
-        let mut next_key = 1;
-        let mut stored_bytes = 0;
-        {
-            let read = db.begin_read().map_err(storage)?;
-            match read.open_table(UPDATES) {
-                Ok(table) => {
-                    for entry in table.iter().map_err(storage)? {
-                        let (_, value) = entry.map_err(storage)?;
-                        stored_bytes += value.value().len();
-                    }
-                    let skip = usize::try_from(table.len().map_err(storage)?)
-                        .unwrap_or(usize::MAX)
-                        .saturating_sub(limits.size);
-                    for entry in table.iter().map_err(storage)?.skip(skip) {
-                        let (key, value) = entry.map_err(storage)?;
-                        next_key = key.value() + 1;
-                        let stored: Stored = serde_json::from_slice(value.value())
-                            .map_err(|e| TransportError::Storage(e.to_string()))?;
-                        let (update, at) = stored.into_update();
-                        local.restore(update, at)?;
-                    }
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(error) => return Err(storage(error)),
-            }
+        for (update, at) in loaded.updates {
+            local.restore(update, at)?;
         }
         tracing::info!(
             dir = %dir.display(),
@@ -143,11 +128,11 @@ impl DurableTransport {
         );
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
-            db,
+            db: loaded.db,
             local: local.clone(),
-            next_key,
+            next_key: loaded.next_key,
             limits,
-            stored_bytes,
+            stored_bytes: loaded.stored_bytes,
         };
         let writer = std::thread::Builder::new()
             .name("herald-history".to_owned())
