@@ -317,10 +317,10 @@ impl EventSourceBuilder {
         let mut headers = self.headers;
         let mut last_event_id = self.last_event_id;
         // A Last-Event-ID header given by hand is a starting ID: the source manages the header.
-        if let Some(value) = headers.remove(LAST_EVENT_ID) {
-            if last_event_id.is_none() {
-                last_event_id = Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
-            }
+        if let Some(value) = headers.remove(LAST_EVENT_ID)
+            && last_event_id.is_none()
+        {
+            last_event_id = Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
         }
         if let Some(id) = &last_event_id {
             // A stream can never set such an ID (no CR, LF or NUL), and no header can carry it.

@@ -66,6 +66,18 @@ pub struct HubConfig {
     /// Keeps the history in an embedded transactional store in this directory (a publish is
     /// answered once committed); without it, history is in memory only.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Several nodes as one: the shared log every node publishes to and mirrors
+    /// (`redis://[user:pass@]host:port/db`, or `rediss://` with TLS). Without it, the node
+    /// keeps its history alone (in memory, or in `data_dir`).
+    pub transport: Option<String>,
+    /// Names the shared log's keys, so that several hubs can share one engine.
+    pub transport_prefix: String,
+    /// The longest wait for the shared log on a publish before answering `503`; also how long
+    /// a resume waits for this node to read an ID published elsewhere an instant before.
+    #[serde(with = "duration_text")]
+    pub transport_timeout: Duration,
+    /// This node's name in logs, metrics and the subscriptions API (default: the host name).
+    pub node_id: Option<String>,
     /// When the data directory's store is found damaged at start, rename it beside itself
     /// (`history.redb.damaged-<unix time>`) and start with an empty history, instead of
     /// refusing to start.
@@ -155,6 +167,10 @@ impl Default for HubConfig {
             subscriber_queue: 1_000,
             data_dir: None,
             move_aside_damaged_history: false,
+            transport: None,
+            transport_prefix: "herald".to_owned(),
+            transport_timeout: Duration::from_secs(2),
+            node_id: None,
             history_age: Duration::ZERO,
             history_bytes: 256 * 1024 * 1024,
             max_topics: 1_000,

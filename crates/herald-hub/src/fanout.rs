@@ -319,8 +319,16 @@ impl Fanout {
         }
     }
 
-    /// Disconnects every subscriber (their queues close once drained).
+    /// Disconnects every subscriber (their queues close once drained) and takes no new one:
+    /// the hub is shutting down.
     pub fn close_all(&self) {
+        self.write().closed = true;
+        self.disconnect_all();
+    }
+
+    /// Disconnects every subscriber connected now (their queues close once drained, and they
+    /// resume with `Last-Event-ID`); new subscribers are still taken.
+    pub fn disconnect_all(&self) {
         let mut registry = self.write();
         for (entry, _) in registry.entries.values() {
             entry.slot.close();
@@ -328,7 +336,6 @@ impl Fanout {
         registry.entries.clear();
         registry.exact.clear();
         registry.patterns.clear();
-        registry.closed = true;
     }
 
     /// Pushes `record` into the queue of every subscriber that wants it; never blocks. A

@@ -12,8 +12,10 @@ use crate::fanout::Fanout;
 use crate::http::limits::PublishRate;
 use crate::metrics::Metrics;
 use crate::server::Server;
+use crate::transport::shared::{DEDUPE_WINDOW, RedisLog, RedisOptions, SharedLog};
 use crate::transport::{
-    DurableTransport, HistoryLimits, LocalTransport, OnDamage, Transport, TransportError,
+    DurableTransport, HistoryLimits, LocalTransport, OnDamage, SharedOptions, SharedTransport,
+    Transport, TransportError,
 };
 use crate::update::Update;
 
@@ -87,28 +89,13 @@ impl Hub {
             Fanout::with_flush_interval(config.subscriber_queue, config.flush_interval)
                 .heartbeat(config.heartbeat),
         );
-        let metrics = Metrics::new(&fanout);
+        let metrics = Metrics::new(&fanout, config.transport.is_some());
         let limits = HistoryLimits {
             size: config.history_size,
             bytes: config.history_bytes,
             age: config.history_age,
         };
-        let transport: Arc<dyn Transport> = match &config.data_dir {
-            Some(dir) => {
-                let on_damage = if config.move_aside_damaged_history {
-                    OnDamage::MoveAside
-                } else {
-                    OnDamage::Fail
-                };
-                Arc::new(DurableTransport::open(
-                    dir,
-                    limits,
-                    on_damage,
-                    fanout.clone(),
-                )?)
-            }
-            None => Arc::new(LocalTransport::with_limits(limits, fanout.clone())),
-        };
+        let transport = transport(&config, limits, &fanout)?;
         Ok(Hub {
             state: Arc::new(HubState {
                 config,
@@ -166,6 +153,81 @@ impl Hub {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         Server::new(self).listener(listener).run(signal).await
+    }
+}
+
+/// The transport the configuration asks for: a shared log, the data directory's store, or
+/// memory.
+fn transport(
+    config: &HubConfig,
+    limits: HistoryLimits,
+    fanout: &Arc<Fanout>,
+) -> Result<Arc<dyn Transport>, HubError> {
+    match (&config.transport, &config.data_dir) {
+        (Some(_), Some(_)) => Err(HubError::Config(
+            "a shared transport and a data directory cannot be used together: the shared log \
+             is the history (remove --data-dir or --transport)"
+                .to_owned(),
+        )),
+        (Some(url), None) => {
+            let log: Arc<dyn SharedLog> = match url.split_once("://").map(|(scheme, _)| scheme) {
+                Some("redis" | "rediss") => Arc::new(
+                    RedisLog::new(RedisOptions {
+                        url: url.clone(),
+                        prefix: config.transport_prefix.clone(),
+                        history_size: config.history_size,
+                        timeout: config.transport_timeout,
+                        dedupe_window: DEDUPE_WINDOW,
+                    })
+                    .map_err(|e| HubError::Config(e.to_string()))?,
+                ),
+                _ => {
+                    return Err(HubError::Config(format!(
+                        "unknown transport {:?}: expected redis://host:port or rediss://host:port",
+                        redact(url)
+                    )));
+                }
+            };
+            let options = SharedOptions {
+                limits,
+                timeout: config.transport_timeout,
+                fence: config.transport_timeout.min(Duration::from_secs(1)),
+            };
+            Ok(Arc::new(SharedTransport::start(
+                log,
+                options,
+                fanout.clone(),
+            )?))
+        }
+        (None, Some(dir)) => {
+            let on_damage = if config.move_aside_damaged_history {
+                OnDamage::MoveAside
+            } else {
+                OnDamage::Fail
+            };
+            Ok(Arc::new(DurableTransport::open(
+                dir,
+                limits,
+                on_damage,
+                fanout.clone(),
+            )?))
+        }
+        (None, None) => Ok(Arc::new(LocalTransport::with_limits(
+            limits,
+            fanout.clone(),
+        ))),
+    }
+}
+
+/// A URL without its credentials, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -42,6 +42,20 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// This machine's name and the port of the first address: what names a node by default.
+fn default_node_id(addrs: &[SocketAddr]) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "herald".to_owned());
+    match addrs.first().map(SocketAddr::port) {
+        Some(port) if port != 0 => format!("{host}:{port}"),
+        _ => format!("{host}-{}", std::process::id()),
+    }
+}
+
 /// A list key in the file may be one value or an array.
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -148,6 +162,22 @@ pub(crate) struct Settings {
     /// answered once committed); without it, history is in memory only.
     #[arg(long, env = "HERALD_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Run several nodes as one on a shared log: every node publishes to it and mirrors it, so
+    /// that a subscriber resumes on any node (redis://[user:pass@]host:port/db, or rediss://
+    /// with TLS). Cannot be used with --data-dir.
+    #[arg(long, env = "HERALD_TRANSPORT", hide_env_values = true)]
+    pub(crate) transport: Option<String>,
+    /// Names the shared log's keys, so that several hubs can share one Redis [default: herald].
+    #[arg(long, env = "HERALD_TRANSPORT_PREFIX")]
+    pub(crate) transport_prefix: Option<String>,
+    /// Longest wait for the shared log on a publish before answering 503 with Retry-After
+    /// [default: 2s].
+    #[arg(long, env = "HERALD_TRANSPORT_TIMEOUT")]
+    pub(crate) transport_timeout: Option<Span>,
+    /// This node's name in logs, metrics and the subscriptions API [default: the host name and
+    /// the port of the first --addr].
+    #[arg(long, env = "HERALD_NODE_ID")]
+    pub(crate) node_id: Option<String>,
     /// When the data directory's store is damaged, rename it beside itself
     /// (history.redb.damaged-<unix time>) and start with an empty history, instead of refusing
     /// to start [default: false].
@@ -243,6 +273,7 @@ impl Settings {
                 subscriber_jwt_key, subscriber_jwt_alg, anonymous, subscriptions, heartbeat,
                 write_timeout, cookie_name, data_dir, history_age, cors_credentials, history_size, subscriber_queue,
                 history_bytes, max_selector_cost, max_id_size, body_timeout, move_aside_damaged_history,
+                transport, transport_prefix, transport_timeout, node_id,
                 max_topics, max_connections, max_update_size, max_url_size, max_header_size,
                 publish_rate, send_timeout, flush_interval, grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin)
@@ -265,6 +296,8 @@ impl Settings {
             history_age: Some(Span(hub.history_age)),
             history_bytes: Some(hub.history_bytes),
             move_aside_damaged_history: Some(hub.move_aside_damaged_history),
+            transport_prefix: Some(hub.transport_prefix),
+            transport_timeout: Some(Span(hub.transport_timeout)),
             max_topics: Some(hub.max_topics),
             max_selector_cost: Some(hub.max_selector_cost),
             max_id_size: Some(hub.max_id_size),
@@ -283,7 +316,7 @@ impl Settings {
         self.or(defaults)
     }
 
-    /// The settings as TOML, secrets masked.
+    /// The settings as TOML, secrets (keys, the transport's credentials) masked.
     pub(crate) fn masked_toml(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         for key in [
@@ -294,6 +327,13 @@ impl Settings {
             if key.is_some() {
                 *key = Some(MASK.to_owned());
             }
+        }
+        if let Some(transport) = &mut shown.transport
+            && let Ok(mut url) = url::Url::parse(transport)
+            && url.password().is_some()
+        {
+            let _ = url.set_password(Some(MASK));
+            *transport = url.to_string();
         }
         toml::to_string(&shown).context("cannot write the configuration")
     }
@@ -346,6 +386,14 @@ impl Settings {
             move_aside_damaged_history: self
                 .move_aside_damaged_history
                 .unwrap_or(d.move_aside_damaged_history),
+            transport: self.transport.clone(),
+            transport_prefix: self.transport_prefix.clone().unwrap_or(d.transport_prefix),
+            transport_timeout: self.transport_timeout.map_or(d.transport_timeout, |s| s.0),
+            node_id: Some(
+                self.node_id
+                    .clone()
+                    .unwrap_or_else(|| default_node_id(&self.addr)),
+            ),
             history_age: self.history_age.map_or(d.history_age, |s| s.0),
             history_bytes: self.history_bytes.unwrap_or(d.history_bytes),
             max_topics: self.max_topics.unwrap_or(d.max_topics),

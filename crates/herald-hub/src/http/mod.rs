@@ -101,11 +101,12 @@ async fn readyz(State(state): State<Arc<HubState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<HubState>>) -> Response {
-    let text = state.metrics.render(
-        state.fanout.len(),
-        state.transport.history_len(),
-        state.transport.history_bytes(),
-    );
+    let text = state.metrics.render(&crate::metrics::Readings {
+        subscriptions: state.fanout.len(),
+        history_len: state.transport.history_len(),
+        history_bytes: state.transport.history_bytes(),
+        shared: state.transport.shared_stats(),
+    });
     let mut response = text.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,

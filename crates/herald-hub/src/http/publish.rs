@@ -65,6 +65,15 @@ pub(crate) async fn publish(
             TransportError::Closed => {
                 Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down")
             }
+            TransportError::Unavailable(_) => {
+                tracing::warn!(%error, "publish refused: the shared log is unavailable");
+                Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the hub's shared log is unavailable: the update may or may not have been \
+                     stored; retry with the same id",
+                )
+                .retry_after(1)
+            }
             TransportError::DuplicateId(_) => Refusal::new(
                 StatusCode::CONFLICT,
                 format!(

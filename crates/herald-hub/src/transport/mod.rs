@@ -14,6 +14,8 @@
 mod durable;
 mod local;
 mod ring;
+pub mod shared;
+mod stored;
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ use futures::future::BoxFuture;
 pub use durable::{DATABASE_FILE, DurableTransport, OnDamage};
 pub use local::LocalTransport;
 pub use ring::{HistoryLimits, Snapshot, Start};
+pub use shared::{SharedOptions, SharedStats, SharedTransport};
 
 use crate::update::{Record, Update};
 
@@ -55,6 +58,10 @@ pub enum TransportError {
         /// What was found wrong.
         reason: String,
     },
+    /// The shared log cannot take the update now (unreachable, too slow, out of memory): it
+    /// may or may not have been stored, and a retry with the same ID is safe.
+    #[error("the shared log is unavailable: {0}")]
+    Unavailable(String),
     /// Another update with this ID is in history: IDs must be unique for resumes to be exact.
     #[error("an update with ID {0:?} is already in history")]
     DuplicateId(String),
@@ -117,5 +124,10 @@ pub trait Transport: Send + Sync + 'static {
     /// Whether the transport accepts dispatches (what `/readyz` reports).
     fn is_ready(&self) -> bool {
         true
+    }
+
+    /// How a shared transport's mirror of the log is doing (`None` for a node alone).
+    fn shared_stats(&self) -> Option<SharedStats> {
+        None
     }
 }

@@ -175,6 +175,17 @@ impl History {
         }
     }
 
+    /// The bounds of the updates' ring.
+    pub(crate) fn limits(&self) -> HistoryLimits {
+        self.updates.limits
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&mut self) {
+        self.updates = Ring::new(self.updates.limits);
+        self.events = Ring::new(self.events.limits);
+    }
+
     /// How many updates are stored (subscription events aside).
     pub(crate) fn len(&self) -> usize {
         self.updates.len()

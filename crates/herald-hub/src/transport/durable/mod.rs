@@ -11,16 +11,16 @@ mod open;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures::future::BoxFuture;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 pub use open::OnDamage;
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::local::Known;
+use super::stored::{Stored, millis};
 use super::{HistoryLimits, LocalTransport, Since, Snapshot, Transport, TransportError};
 use crate::fanout::Fanout;
 use crate::update::{Record, Update};
@@ -31,56 +31,6 @@ const UPDATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("updates")
 const MAX_BATCH: usize = 1024;
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "history.redb";
-
-/// An update as stored: the update and when it was committed.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    /// Commit time, in milliseconds since the epoch.
-    at: u64,
-    id: String,
-    topics: Vec<String>,
-    data: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    event_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    retry_ms: Option<u64>,
-    #[serde(default)]
-    private: bool,
-}
-
-fn millis(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-impl Stored {
-    fn new(update: &Update, at: SystemTime) -> Stored {
-        Stored {
-            at: millis(at),
-            id: update.id.clone(),
-            topics: update.topics.clone(),
-            data: update.data.clone(),
-            event_type: update.event_type.clone(),
-            retry_ms: update
-                .retry
-                .map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX)),
-            private: update.private,
-        }
-    }
-
-    fn into_update(self) -> (Update, SystemTime) {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(self.at);
-        let update = Update {
-            id: self.id,
-            topics: self.topics,
-            data: self.data,
-            event_type: self.event_type,
-            retry: self.retry_ms.map(Duration::from_millis),
-            private: self.private,
-        };
-        (update, at)
-    }
-}
 
 type Reply = oneshot::Sender<Result<Arc<Record>, TransportError>>;
 
