@@ -189,6 +189,11 @@ fn transport(
                 }
             };
             let options = SharedOptions {
+                node: config
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(|| format!("herald-{}", std::process::id())),
+                subscriptions: config.subscriptions,
                 limits,
                 timeout: config.transport_timeout,
                 fence: config.transport_timeout.min(Duration::from_secs(1)),

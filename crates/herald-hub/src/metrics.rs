@@ -28,6 +28,7 @@ struct SharedMetrics {
     gaps: Counter,
     epoch_changes: Counter,
     errors: Counter,
+    nodes: Gauge,
 }
 
 impl SharedMetrics {
@@ -38,6 +39,7 @@ impl SharedMetrics {
             gaps: Counter::default(),
             epoch_changes: Counter::default(),
             errors: Counter::default(),
+            nodes: Gauge::default(),
         };
         registry.register(
             "shared_log_lag_entries",
@@ -64,6 +66,11 @@ impl SharedMetrics {
             "Failed reads and loads of the shared log",
             metrics.errors.clone(),
         );
+        registry.register(
+            "cluster_nodes",
+            "Nodes of the cluster alive at this node's last heartbeat",
+            metrics.nodes.clone(),
+        );
         metrics
     }
 
@@ -78,6 +85,8 @@ impl SharedMetrics {
         bring(&self.gaps, stats.gaps);
         bring(&self.epoch_changes, stats.epoch_changes);
         bring(&self.errors, stats.errors);
+        self.nodes
+            .set(i64::try_from(stats.nodes).unwrap_or(i64::MAX));
     }
 }
 

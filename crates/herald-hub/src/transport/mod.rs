@@ -130,4 +130,12 @@ pub trait Transport: Send + Sync + 'static {
     fn shared_stats(&self) -> Option<SharedStats> {
         None
     }
+
+    /// This node's subscriptions changed (for a cluster's registry of them).
+    fn subscriptions_changed(&self) {}
+
+    /// The subscription documents (JSON) of the cluster's other nodes: none for a node alone.
+    fn other_nodes_subscriptions(&self) -> BoxFuture<'_, Result<Vec<Vec<u8>>, TransportError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }

@@ -45,12 +45,14 @@ pub struct SharedStats {
     pub epoch_changes: u64,
     /// Failed reads and loads.
     pub errors: u64,
+    /// Nodes alive in the cluster, as of this node's last heartbeat.
+    pub nodes: u64,
 }
 
 /// A node's mirror of the shared log.
 pub(super) struct Mirror {
     pub(super) log: Arc<dyn SharedLog>,
-    fanout: Arc<Fanout>,
+    pub(super) fanout: Arc<Fanout>,
     state: Mutex<State>,
     /// How far the reader has read, for the fence and publishes waiting on it.
     read_to: watch::Sender<Cursor>,
@@ -133,6 +135,7 @@ impl Mirror {
             gaps: self.gaps.load(Ordering::Relaxed),
             epoch_changes: self.epoch_changes.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            nodes: 0,
         }
     }
 

@@ -16,6 +16,7 @@
 
 mod mirror;
 mod redis;
+mod registry;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,6 +26,7 @@ use futures::future::BoxFuture;
 use self::mirror::Mirror;
 pub use self::mirror::SharedStats;
 pub use self::redis::{RedisLog, RedisOptions};
+use self::registry::Registry;
 use super::stored::Stored;
 use super::{HistoryLimits, Since, Snapshot, Transport, TransportError};
 use crate::fanout::Fanout;
@@ -136,11 +138,34 @@ pub trait SharedLog: Send + Sync + 'static {
 
     /// Where the logs are, for logs and errors (no credentials).
     fn describe(&self) -> String;
+
+    /// Writes `node`'s entry in the cluster's roll call, alive for `ttl`, with its subscription
+    /// documents (by ID); answers how many nodes are alive.
+    fn publish_node<'a>(
+        &'a self,
+        node: &'a str,
+        docs: Vec<(String, Vec<u8>)>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<u64, LogError>>;
+
+    /// Removes `node`'s entry (a node leaving cleanly).
+    fn forget_node<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), LogError>>;
+
+    /// The subscription documents of every live node but `except`.
+    fn node_documents<'a>(
+        &'a self,
+        except: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, LogError>>;
 }
 
 /// How a shared transport behaves.
 #[derive(Debug, Clone)]
 pub struct SharedOptions {
+    /// This node's name in the cluster's roll call.
+    pub node: String,
+    /// Whether the node's subscriptions are listed for the subscriptions API.
+    pub subscriptions: bool,
     /// What each node keeps in memory for resumes.
     pub limits: HistoryLimits,
     /// The longest wait for the engine on a publish before answering `503`.
@@ -154,7 +179,15 @@ pub struct SharedOptions {
 /// the log feeds its history and fan-out.
 pub struct SharedTransport {
     mirror: Arc<Mirror>,
+    registry: Arc<Registry>,
     options: SharedOptions,
+}
+
+impl Drop for SharedTransport {
+    /// Stops the reader and the registry's heartbeat (which removes the node's entry).
+    fn drop(&mut self) {
+        self.mirror.close();
+    }
 }
 
 impl std::fmt::Debug for SharedTransport {
@@ -177,13 +210,22 @@ impl SharedTransport {
             TransportError::Unavailable("a shared transport needs a tokio runtime".to_owned())
         })?;
         let mirror = Arc::new(Mirror::new(log, options.limits, fanout));
+        let registry = Arc::new(Registry::new(options.node.clone(), options.subscriptions));
         runtime.spawn(mirror::run(mirror.clone()));
-        Ok(SharedTransport { mirror, options })
+        runtime.spawn(registry::run(registry.clone(), mirror.clone()));
+        Ok(SharedTransport {
+            mirror,
+            registry,
+            options,
+        })
     }
 
     /// How the mirror is doing, for `/metrics`.
     pub fn stats(&self) -> SharedStats {
-        self.mirror.stats()
+        SharedStats {
+            nodes: self.registry.nodes(),
+            ..self.mirror.stats()
+        }
     }
 
     fn unavailable(&self, error: impl std::fmt::Display) -> TransportError {
@@ -286,5 +328,23 @@ impl Transport for SharedTransport {
 
     fn shared_stats(&self) -> Option<SharedStats> {
         Some(self.stats())
+    }
+
+    fn subscriptions_changed(&self) {
+        self.registry.changed();
+    }
+
+    fn other_nodes_subscriptions(&self) -> BoxFuture<'_, Result<Vec<Vec<u8>>, TransportError>> {
+        Box::pin(async move {
+            let read = self
+                .mirror
+                .log
+                .node_documents(&self.registry.node, registry::NODE_TTL);
+            match tokio::time::timeout(self.options.timeout, read).await {
+                Ok(Ok(docs)) => Ok(docs),
+                Ok(Err(error)) => Err(self.unavailable(error)),
+                Err(_) => Err(self.unavailable("no answer in time")),
+            }
+        })
     }
 }

@@ -6,7 +6,8 @@
 //! and drops nothing.
 //!
 //! Keys share the hash tag `{<prefix>}`, so that a Redis Cluster keeps them in one slot:
-//! `{herald}:meta`, `{herald}:updates`, `{herald}:events`, `{herald}:id:<update ID>`.
+//! `{herald}:meta`, `{herald}:updates`, `{herald}:events`, `{herald}:id:<update ID>`, and for
+//! the cluster's roll call `{herald}:nodes` and `{herald}:subs:<node>`.
 //!
 //! Connections: publishes, heads and tails share one multiplexed connection (reconnected by
 //! redis-rs's connection manager), with a response timeout; the reader's blocking `XREAD` has a
@@ -78,6 +79,8 @@ pub struct RedisLog {
     options: RedisOptions,
     meta: String,
     streams: [String; 2],
+    /// The roll call: node -> when it last said it was alive (ms).
+    nodes: String,
     script: Script,
     commands: OnceCell<ConnectionManager>,
     reader: Mutex<Option<MultiplexedConnection>>,
@@ -112,6 +115,7 @@ impl RedisLog {
         Ok(RedisLog {
             meta: format!("{tag}:meta"),
             streams: [format!("{tag}:updates"), format!("{tag}:events")],
+            nodes: format!("{tag}:nodes"),
             client,
             options,
             script: Script::new(APPEND),
@@ -153,6 +157,11 @@ impl RedisLog {
             })
             .await?;
         Ok(connection.clone())
+    }
+
+    /// The hash of a node's subscription documents.
+    fn node_key(&self, node: &str) -> String {
+        format!("{{{}}}:subs:{node}", self.options.prefix)
     }
 
     fn stream_len(&self) -> usize {
@@ -308,4 +317,84 @@ impl SharedLog for RedisLog {
     fn describe(&self) -> String {
         self.place.clone()
     }
+
+    fn publish_node<'a>(
+        &'a self,
+        node: &'a str,
+        docs: Vec<(String, Vec<u8>)>,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<u64, LogError>> {
+        Box::pin(async move {
+            let mut connection = self.commands().await?;
+            let now = now_ms();
+            let subs = self.node_key(node);
+            let mut pipe = redis::pipe();
+            pipe.atomic().del(&subs).ignore();
+            if !docs.is_empty() {
+                pipe.hset_multiple(&subs, &docs).ignore();
+            }
+            pipe.pexpire(&subs, i64::try_from(ttl_ms(ttl)).unwrap_or(i64::MAX))
+                .ignore()
+                .zadd(&self.nodes, node, now)
+                .ignore()
+                .zrembyscore(&self.nodes, "-inf", now.saturating_sub(ttl_ms(ttl)))
+                .ignore()
+                .zcard(&self.nodes);
+            let (nodes,): (u64,) = pipe
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            Ok(nodes)
+        })
+    }
+
+    fn forget_node<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), LogError>> {
+        Box::pin(async move {
+            let mut connection = self.commands().await?;
+            redis::pipe()
+                .atomic()
+                .del(self.node_key(node))
+                .zrem(&self.nodes, node)
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn node_documents<'a>(
+        &'a self,
+        except: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, LogError>> {
+        Box::pin(async move {
+            let mut connection = self.commands().await?;
+            let since = now_ms().saturating_sub(ttl_ms(ttl));
+            let nodes: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(&self.nodes)
+                .arg(since)
+                .arg("+inf")
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            let mut pipe = redis::pipe();
+            for node in nodes.iter().filter(|n| n.as_str() != except) {
+                pipe.hvals(self.node_key(node));
+            }
+            let docs: Vec<Vec<Vec<u8>>> = pipe
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            Ok(docs.into_iter().flatten().collect())
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }
