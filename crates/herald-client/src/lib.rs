@@ -124,10 +124,12 @@ mod builder;
 mod connect;
 mod error;
 mod event_source;
+mod http_client;
+mod transport;
 
 pub use backoff::{Backoff, DEFAULT_RECONNECTION_TIME, StatusPolicy};
 pub use builder::{DEFAULT_MAX_REDIRECTS, EventSourceBuilder, TlsRoots};
 pub use cookie_store;
-pub use error::Error;
+pub use error::{BoxError, Error};
 pub use event_source::{CloseHandle, EventSource, Item, Opened, ReadyState};
 pub use herald_codec::MessageEvent;
