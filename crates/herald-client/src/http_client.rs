@@ -42,24 +42,27 @@ pub(crate) struct OwnSettings {
 
 /// The client of one source.
 pub(crate) enum HttpClient {
-    /// One client for everything, and one speaking HTTP/2 with prior knowledge to `http://` URLs
-    /// when asked.
-    Own {
-        client: OwnClient,
-        h2c: Option<OwnClient>,
-        proxies: Proxies,
-    },
+    /// The source's own.
+    Own(Box<OwnClients>),
     /// The application's.
     App(AppClient),
+}
+
+/// One client for everything, and one speaking HTTP/2 with prior knowledge to `http://` URLs
+/// when asked.
+pub(crate) struct OwnClients {
+    client: OwnClient,
+    h2c: Option<OwnClient>,
+    proxies: Proxies,
 }
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HttpClient::Own { proxies, h2c, .. } => f
+            HttpClient::Own(own) => f
                 .debug_struct("Own")
-                .field("proxies", proxies)
-                .field("h2c", &h2c.is_some())
+                .field("proxies", &own.proxies)
+                .field("h2c", &own.h2c.is_some())
                 .finish_non_exhaustive(),
             HttpClient::App(_) => f.write_str("App"),
         }
@@ -99,11 +102,11 @@ impl HttpClient {
         let client = builder.build(https.clone());
         let h2c = (settings.versions == Versions::Http2PriorKnowledge)
             .then(|| builder.http2_only(true).build(https));
-        Ok(HttpClient::Own {
+        Ok(HttpClient::Own(Box::new(OwnClients {
             client,
             h2c,
             proxies,
-        })
+        })))
     }
 
     /// The application's client: any service from `http::Request` to `http::Response`.
@@ -131,11 +134,12 @@ impl HttpClient {
         mut request: Request<Bytes>,
     ) -> Result<Response<ResponseBody>, BoxError> {
         match self {
-            HttpClient::Own {
-                client,
-                h2c,
-                proxies,
-            } => {
+            HttpClient::Own(own) => {
+                let OwnClients {
+                    client,
+                    h2c,
+                    proxies,
+                } = &**own;
                 if let Some(auth) = proxies.http_auth(request.uri()) {
                     request
                         .headers_mut()

@@ -261,19 +261,30 @@ mod tests {
 
     #[test]
     fn an_explicit_proxy_applies_to_both_schemes_but_not_to_bypassed_hosts() {
-        let proxies = explicit("http://user:p%40ss@proxy.example:3128", "internal.example, 10.0.0.0/8")
-            .expect("valid");
+        let proxies = explicit(
+            "http://user:p%40ss@proxy.example:3128",
+            "internal.example, 10.0.0.0/8",
+        )
+        .expect("valid");
         for url in ["http://a.example/x", "https://a.example/x"] {
             let proxy = proxies.intercept(&Uri::from_static(url)).expect("proxied");
             assert_eq!(proxy.uri(), "http://proxy.example:3128/");
         }
-        for url in ["http://internal.example/", "https://api.internal.example/", "http://10.1.2.3/"] {
+        for url in [
+            "http://internal.example/",
+            "https://api.internal.example/",
+            "http://10.1.2.3/",
+        ] {
             assert!(proxies.intercept(&Uri::from_static(url)).is_none(), "{url}");
         }
         // user:p@ss
         let auth = proxies.http_auth(&Uri::from_static("http://a.example/"));
         assert_eq!(auth.expect("credentials"), "Basic dXNlcjpwQHNz");
-        assert!(proxies.http_auth(&Uri::from_static("https://a.example/")).is_none());
+        assert!(
+            proxies
+                .http_auth(&Uri::from_static("https://a.example/"))
+                .is_none()
+        );
     }
 
     #[test]
@@ -288,6 +299,10 @@ mod tests {
     #[test]
     fn no_proxy_means_direct() {
         let proxies = ProxyConfig::None.resolve().expect("valid");
-        assert!(proxies.intercept(&Uri::from_static("http://a.example/")).is_none());
+        assert!(
+            proxies
+                .intercept(&Uri::from_static("http://a.example/"))
+                .is_none()
+        );
     }
 }
