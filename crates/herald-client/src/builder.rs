@@ -74,8 +74,10 @@ pub(crate) struct Config {
 /// [`cookie_store`](Self::cookie_store) as `withCredentials`), a 3 s reconnection time until the
 /// server sets one, 20 redirects at most, no timeouts, HTTP/2 when TLS negotiates it.
 ///
-/// Proxies come from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`) unless
-/// set with [`proxy`](Self::proxy) or turned off with [`no_proxy`](Self::no_proxy). The
+/// Proxies come from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, or
+/// their lowercase forms, with curl's rules; `localhost` and loopback addresses are always
+/// reached directly, as browsers do) unless set with [`proxy`](Self::proxy) or turned off with
+/// [`no_proxy`](Self::no_proxy). The
 /// connection can come from the application instead ([`connector`](Self::connector)), and so can
 /// the whole HTTP client ([`http_client`](Self::http_client)).
 ///
@@ -335,7 +337,8 @@ impl EventSourceBuilder {
     }
 
     /// Connects through this HTTP proxy for every URL (except those given to
-    /// [`proxy_bypass`](Self::proxy_bypass)), instead of the proxies of the environment.
+    /// [`proxy_bypass`](Self::proxy_bypass)), instead of the proxies of the environment;
+    /// loopback hosts too, unless bypassed.
     ///
     /// Credentials go in the URL (`http://user:password@proxy.example:3128`, percent-encoded)
     /// and are sent as `Proxy-Authorization: Basic`. `http://` URLs are requested from the

@@ -47,7 +47,7 @@ where
 #[derive(Debug, Clone, Default)]
 pub(crate) enum ProxyConfig {
     /// `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` (or their lowercase forms), read
-    /// when the source is built, with curl's rules.
+    /// when the source is built, with curl's rules; loopback hosts are always reached directly.
     #[default]
     Environment,
     /// This proxy for every URL but those the bypass list matches.
@@ -60,7 +60,12 @@ impl ProxyConfig {
     /// The proxies to use, or why the configured one cannot be.
     pub(crate) fn resolve(&self) -> Result<Proxies, String> {
         let matcher = match self {
-            ProxyConfig::Environment => Matcher::from_env(),
+            ProxyConfig::Environment => {
+                return Ok(Proxies {
+                    matcher: Some(Arc::new(Matcher::from_env())),
+                    loopback_direct: true,
+                });
+            }
             ProxyConfig::Explicit { url, bypass } => {
                 // The proxy alone, to check it: the matcher drops a URL it cannot parse.
                 let alone = Matcher::builder().all(url.as_str()).build();
@@ -73,9 +78,17 @@ impl ProxyConfig {
                     .no(bypass.as_str())
                     .build()
             }
-            ProxyConfig::None => return Ok(Proxies(None)),
+            ProxyConfig::None => {
+                return Ok(Proxies {
+                    matcher: None,
+                    loopback_direct: true,
+                });
+            }
         };
-        Ok(Proxies(Some(Arc::new(matcher))))
+        Ok(Proxies {
+            matcher: Some(Arc::new(matcher)),
+            loopback_direct: false,
+        })
     }
 }
 
@@ -93,12 +106,22 @@ fn check_scheme(proxy: &Intercept) -> Result<(), String> {
 
 /// The proxy rules in force.
 #[derive(Debug, Clone)]
-pub(crate) struct Proxies(Option<Arc<Matcher>>);
+pub(crate) struct Proxies {
+    matcher: Option<Arc<Matcher>>,
+    /// Whether `localhost` and loopback addresses are reached directly whatever the rules say,
+    /// as browsers and Go's `net/http` do with proxies from the environment: a proxy elsewhere
+    /// could not reach this machine's own services.
+    loopback_direct: bool,
+}
 
 impl Proxies {
     /// The proxy for this URL, if one applies.
     pub(crate) fn intercept(&self, uri: &Uri) -> Option<Intercept> {
-        self.0.as_ref()?.intercept(uri)
+        let matcher = self.matcher.as_ref()?;
+        if self.loopback_direct && uri.host().is_some_and(is_loopback) {
+            return None;
+        }
+        matcher.intercept(uri)
     }
 
     /// The `Proxy-Authorization` an `http://` request sent to its proxy carries (for `https://`
@@ -109,6 +132,17 @@ impl Proxies {
         }
         self.intercept(uri)?.basic_auth().cloned()
     }
+}
+
+/// `localhost` (and its subdomains), or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The connector the HTTP client uses: opens streams directly or through the proxy.
@@ -294,6 +328,29 @@ mod tests {
         let error = explicit("https://proxy.example", "").expect_err("tls to the proxy");
         assert!(error.contains("only http://"), "{error}");
         assert!(explicit("http://bad host", "").is_err());
+    }
+
+    #[test]
+    fn loopback_hosts_are_direct_with_environment_proxies_only() {
+        for host in [
+            "localhost",
+            "LOCALHOST.",
+            "app.localhost",
+            "127.0.0.1",
+            "127.9.9.9",
+            "[::1]",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["localhost.example", "10.0.0.1", "[::2]", "example.com"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        let explicit = explicit("http://proxy.example:3128", "").expect("valid");
+        assert!(
+            explicit
+                .intercept(&Uri::from_static("http://127.0.0.1:8080/"))
+                .is_some()
+        );
     }
 
     #[test]

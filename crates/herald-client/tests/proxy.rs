@@ -121,7 +121,7 @@ fn unsupported_proxies_and_a_stray_bypass_list_are_refused_by_build() {
 }
 
 /// The environment variable that makes this test binary the child of
-/// `environment_proxies_and_no_proxy_apply`; it holds the three URLs to read.
+/// `environment_proxies_and_no_proxy_apply`; it holds the ports of its three servers.
 const CHILD: &str = "HERALD_TEST_PROXY_CHILD";
 
 /// Proxy settings live in the process environment, which a test cannot change safely while
@@ -129,19 +129,18 @@ const CHILD: &str = "HERALD_TEST_PROXY_CHILD";
 /// `NO_PROXY` set, and checks what the proxy and the servers saw.
 #[tokio::test]
 async fn environment_proxies_and_no_proxy_apply() {
-    if let Ok(urls) = std::env::var(CHILD) {
-        return child(&urls).await;
+    if let Ok(ports) = std::env::var(CHILD) {
+        return child(&ports).await;
     }
     let mut proxy = Proxy::start(Some(USER_SECRET)).await;
     let mut proxied = Server::start(vec![sse_then_hold("data: a\n\n")]).await;
-    let mut bypassed = Server::start(vec![sse_then_hold("data: b\n\n")]).await;
-    let mut direct = Server::start(vec![sse_then_hold("data: c\n\n")]).await;
-    let urls = [
-        proxied.url("/a"),
-        // NO_PROXY names localhost: this one must not go through the proxy.
-        format!("http://localhost:{}/b", bypassed.addr.port()),
-        direct.url("/c"),
-    ];
+    let mut loopback = Server::start(vec![sse_then_hold("data: b\n\n")]).await;
+    let mut bypassed = Server::start(vec![sse_then_hold("data: c\n\n")]).await;
+    let mut off = Server::start(vec![sse_then_hold("data: d\n\n")]).await;
+    let ports: Vec<String> = [&proxied, &loopback, &bypassed, &off]
+        .iter()
+        .map(|server| server.addr.port().to_string())
+        .collect();
     let mut command = tokio::process::Command::new(std::env::current_exe().expect("test binary"));
     command
         .args([
@@ -149,9 +148,9 @@ async fn environment_proxies_and_no_proxy_apply() {
             "--exact",
             "--nocapture",
         ])
-        .env(CHILD, urls.join(" "))
+        .env(CHILD, ports.join(" "))
         .env("HTTP_PROXY", proxy.url(Some("user:secret")))
-        .env("NO_PROXY", "localhost,example.com");
+        .env("NO_PROXY", "bypassed.test, example.com");
     for name in [
         "http_proxy",
         "HTTPS_PROXY",
@@ -174,23 +173,48 @@ async fn environment_proxies_and_no_proxy_apply() {
         String::from_utf8_lossy(&output.stderr)
     );
     let request = proxy.next_request().await;
-    assert_eq!(
-        (request.method.as_str(), request.target.as_str()),
-        ("GET", urls[0].as_str())
-    );
+    assert_eq!(request.method, "GET");
+    assert_eq!(request.target, format!("http://events.test:{}/a", ports[0]));
     assert_eq!(request.proxy_authorization.as_deref(), Some(USER_SECRET));
-    assert_eq!(proxied.next_request().await.target, "/a");
-    assert_eq!(bypassed.next_request().await.target, "/b");
-    assert_eq!(direct.next_request().await.target, "/c");
     proxy.assert_unused();
+    for (server, path) in [
+        (&mut proxied, "/a"),
+        (&mut loopback, "/b"),
+        (&mut bypassed, "/c"),
+        (&mut off, "/d"),
+    ] {
+        assert_eq!(server.next_request().await.target, path);
+    }
 }
 
-/// The child's part: the first URL through the environment's proxy, the second bypassing it by
-/// `NO_PROXY`, the third with proxies turned off.
-async fn child(urls: &str) {
-    let urls: Vec<&str> = urls.split(' ').collect();
-    let builders = [fast(urls[0]), fast(urls[1]), fast(urls[2]).no_proxy()];
-    for (builder, data) in builders.into_iter().zip(["a", "b", "c"]) {
+/// The child's part, with `HTTP_PROXY` and `NO_PROXY` set: a name through the proxy, a loopback
+/// address directly, a name that `NO_PROXY` lists directly, and a name with proxies turned off
+/// directly. "Directly" is seen by a connector that is asked for the URL's own host (and
+/// connects to the server on loopback, so no name is ever looked up).
+async fn child(ports: &str) {
+    let ports: Vec<&str> = ports.split(' ').collect();
+    let direct_to = |expected_host: &'static str, port: &str| {
+        let addr = format!("127.0.0.1:{port}");
+        tower::service_fn(move |uri: http::Uri| {
+            let addr = addr.clone();
+            async move {
+                assert_eq!(uri.host(), Some(expected_host), "a direct connection");
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(hyper_util::rt::TokioIo::new)
+            }
+        })
+    };
+    let builders = [
+        fast(&format!("http://events.test:{}/a", ports[0])),
+        fast(&format!("http://127.0.0.1:{}/b", ports[1])),
+        fast(&format!("http://bypassed.test:{}/c", ports[2]))
+            .connector(direct_to("bypassed.test", ports[2])),
+        fast(&format!("http://events.test:{}/d", ports[3]))
+            .no_proxy()
+            .connector(direct_to("events.test", ports[3])),
+    ];
+    for (builder, data) in builders.into_iter().zip(["a", "b", "c", "d"]) {
         let mut source = builder.build().expect("source");
         expect_open(&mut source).await;
         assert_eq!(expect_message(&mut source).await.1, data);

@@ -1,7 +1,7 @@
 //! A real HTTP proxy on a loopback port, as corporate networks run: `CONNECT` tunnels for
 //! `https://` URLs, absolute-form requests forwarded for `http://` ones, and `407` without the
 //! right `Proxy-Authorization`. It records every request it gets, and only ever connects to
-//! loopback addresses.
+//! loopback addresses: names under `.test` are its own, all on 127.0.0.1 (no DNS query leaves).
 
 use std::net::SocketAddr;
 
@@ -145,8 +145,13 @@ async fn relay(
     Ok(())
 }
 
-/// Connects to `host:port`, but only to a loopback address.
+/// Connects to `host:port`, but only to a loopback address; `*.test` hosts are 127.0.0.1.
 async fn connect_loopback(authority: &str) -> std::io::Result<TcpStream> {
+    if let Some((host, port)) = authority.rsplit_once(':')
+        && host.ends_with(".test")
+    {
+        return TcpStream::connect(format!("127.0.0.1:{port}")).await;
+    }
     let mut last = std::io::Error::other(format!("{authority} is not on loopback"));
     for addr in tokio::net::lookup_host(authority).await? {
         if !addr.ip().is_loopback() {
