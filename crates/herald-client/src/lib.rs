@@ -75,9 +75,10 @@
 //!
 //! # Migrating from `reqwest-eventsource` or `eventsource-client`
 //!
-//! A `reqwest-eventsource` consumer:
+//! A `reqwest-eventsource` consumer (that crate is not a dependency here, so this one is shown
+//! as text):
 //!
-//! ```rust,ignore
+//! ```text
 //! use futures::StreamExt;
 //! use reqwest_eventsource::{Event, EventSource};
 //!
