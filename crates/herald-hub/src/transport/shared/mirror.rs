@@ -28,6 +28,8 @@ use crate::update::Record;
 
 /// How long one blocking read waits for new entries before the reader checks the epoch.
 const READ_WAIT: Duration = Duration::from_secs(2);
+/// How often the reader looks at the log's head while entries keep coming.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// The reader's first and longest waits between attempts while the engine is unreachable.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(5));
 
@@ -344,6 +346,7 @@ impl Backoff {
 pub(super) async fn run(mirror: Arc<Mirror>) {
     let mut backoff = Backoff::new();
     let mut down = false;
+    let mut looked = tokio::time::Instant::now();
     'load: while !mirror.is_closed() {
         if let Err(error) = mirror.load().await {
             failed(&mirror, &mut down, "load", &error);
@@ -368,7 +371,18 @@ pub(super) async fn run(mirror: Arc<Mirror>) {
                 },
                 Ok(entries) => {
                     recovered(&mirror, &mut down, &mut backoff);
-                    if let Err(Resync::Gap { expected, found }) = mirror.apply(entries) {
+                    let applied = mirror.apply(entries);
+                    // Under steady load the reads never come back empty: look at the head
+                    // now and then anyway, for the lag and the epoch.
+                    if applied.is_ok() && looked.elapsed() >= LOOK_EVERY {
+                        looked = tokio::time::Instant::now();
+                        if let Ok(head) = mirror.log.head().await
+                            && mirror.observe(&head)
+                        {
+                            continue 'load;
+                        }
+                    }
+                    if let Err(Resync::Gap { expected, found }) = applied {
                         mirror.gaps.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(
                             expected,
