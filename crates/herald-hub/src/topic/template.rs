@@ -150,7 +150,15 @@ impl Template {
         } = scratch;
         starts.clear();
         starts.push(0);
-        for piece in &self.pieces {
+        for (i, piece) in self.pieces.iter().enumerate() {
+            // The common end of a template, `.../{id}`: only whether the topic's end is
+            // reachable matters, and one value reaches it or not in one scan.
+            if let Piece::Expression(expression) = piece
+                && i + 1 == self.pieces.len()
+                && expression.more == 0
+            {
+                return starts.iter().any(|&at| expression.ends_topic(topic, at));
+            }
             ends.clear();
             match piece {
                 Piece::Literal(text) => ends.extend(
@@ -192,6 +200,23 @@ const HEAD: u32 = 1 << 30;
 const TAIL: u32 = 0xFFFF;
 
 impl Expression {
+    /// Whether this expression, holding at most one value, can take all of `topic` from `at`.
+    fn ends_topic(&self, topic: &[u8], at: usize) -> bool {
+        let mut at = match self.first {
+            _ if at == topic.len() => return true,
+            None => at,
+            Some(first) if topic[at] == first => at + 1,
+            Some(_) => return false,
+        };
+        while at < topic.len() {
+            match token_len(topic, at, self.head) {
+                Some(len) => at += len,
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// Appends to `ends`, in order, every position where this expression may end when it
     /// starts at one of `starts` (sorted); `states` is scratch space, one state per position.
     fn advance(
