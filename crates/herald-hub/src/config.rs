@@ -153,30 +153,26 @@ impl Default for HubConfig {
     }
 }
 
-/// Durations as text: `40s`, `500ms`, `10m`, `1h`, or a bare number of seconds.
+/// Durations as text, the one syntax every Herald setting and flag takes: `40s`, `500ms`,
+/// `10m`, `1h 30m`, `2days` (parsed by `humantime`), or a bare number of seconds (`40`, `1.5`).
 pub mod duration_text {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Parses `40s`, `500ms`, `10m`, `1h` or `40` (seconds).
+    /// Parses `40s`, `500ms`, `10m`, `1h 30m`, or `40` and `1.5` (seconds).
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: expected e.g. 40s, 500ms, 10m"))?;
-        let seconds = match unit.trim() {
-            "" | "s" => value,
-            "ms" => value / 1000.0,
-            "m" | "min" => value * 60.0,
-            "h" => value * 3600.0,
-            other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
-        };
-        Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+        if let Ok(seconds) = text.parse::<f64>() {
+            return Duration::try_from_secs_f64(seconds)
+                .map_err(|_| format!("invalid duration {text:?}: not a number of seconds"));
+        }
+        humantime::parse_duration(text).map_err(|error| {
+            format!(
+                "invalid duration {text:?} ({error}): expected e.g. 40s, 500ms, 10m, 1h 30m, \
+                 or a number of seconds"
+            )
+        })
     }
 
     /// Writes a duration as whole milliseconds (`1500ms`) or seconds (`40s`).
@@ -231,8 +227,15 @@ mod tests {
         );
         assert_eq!(duration_text::parse("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(duration_text::parse("0"), Ok(Duration::ZERO));
+        assert_eq!(duration_text::parse("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            duration_text::parse("1h 30m"),
+            Ok(Duration::from_secs(5400))
+        );
+        assert_eq!(duration_text::parse("2min"), Ok(Duration::from_secs(120)));
         assert!(duration_text::parse("ten").is_err());
-        assert!(duration_text::parse("5y").is_err());
+        assert!(duration_text::parse("5 parsecs").is_err());
+        assert!(duration_text::parse("-1").is_err());
         let config = HubConfig {
             heartbeat: Duration::from_millis(1500),
             ..HubConfig::default()
