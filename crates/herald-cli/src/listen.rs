@@ -50,7 +50,8 @@ pub(crate) struct Args {
     /// The request method (default GET, or POST with --data).
     #[arg(short = 'X', long, value_name = "METHOD")]
     method: Option<String>,
-    /// Send this request body on every connection; @FILE reads it from a file, @- from stdin.
+    /// Send this request body on every connection; @FILE reads it from a file, - (or @-) from
+    /// stdin.
     #[arg(short = 'd', long, value_name = "BODY")]
     data: Option<String>,
     /// Exit with status 0 after printing this many events (at least 1).
@@ -101,7 +102,9 @@ fn source(args: &Args) -> anyhow::Result<EventSource> {
         builder = builder.last_event_id(id);
     }
     if let Some(data) = &args.data {
-        builder = builder.method(http::Method::POST).body(body(data)?);
+        builder = builder
+            .method(http::Method::POST)
+            .body(crate::input::data(data)?);
     }
     if let Some(method) = &args.method {
         let method = http::Method::from_bytes(method.as_bytes())
@@ -131,18 +134,6 @@ fn source(args: &Args) -> anyhow::Result<EventSource> {
         builder = builder.http1_only();
     }
     Ok(builder.build()?)
-}
-
-fn body(data: &str) -> anyhow::Result<Vec<u8>> {
-    match data.strip_prefix('@') {
-        Some("-") => {
-            let mut body = Vec::new();
-            io::Read::read_to_end(&mut io::stdin(), &mut body).context("reading stdin")?;
-            Ok(body)
-        }
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {path}")),
-        None => Ok(data.as_bytes().to_vec()),
-    }
 }
 
 /// A timeout in the duration syntax every Herald flag takes (bare numbers are seconds).

@@ -43,6 +43,17 @@ pub struct HubConfig {
     /// Verifies subscribers' tokens; without it (and without `anonymous`) the subscribe endpoint
     /// does not exist.
     pub subscriber_jwt: Option<JwtKey>,
+    /// Fetches the keys verifying publishers' tokens from this JWK Set URL (`https://`), in
+    /// place of `publisher_jwt`; see [`crate::auth::KeySet`].
+    pub publisher_jwks_url: Option<String>,
+    /// Fetches the keys verifying subscribers' tokens from this JWK Set URL (`https://`), in
+    /// place of `subscriber_jwt`.
+    pub subscriber_jwks_url: Option<String>,
+    /// The shortest time between two fetches of a JWK Set: a token naming a key (`kid`) that
+    /// the cached set lacks makes the hub fetch it again at most this often, and a cached set
+    /// older than this is fetched again in the background.
+    #[serde(with = "duration_text")]
+    pub jwks_refresh: Duration,
     /// Lets subscribers without a token receive public updates.
     pub anonymous: bool,
     /// Publishes subscription events and serves the subscriptions API.
@@ -84,7 +95,8 @@ pub struct HubConfig {
     /// The largest publish body (the update's form) in bytes; beyond it, `413`.
     pub max_update_size: usize,
     /// Updates per second each publisher (each token) may publish, in bursts of as many;
-    /// beyond it, `429` with `Retry-After` (zero: no bound).
+    /// beyond it, `429` with `Retry-After` (zero, the default: no bound, since a publisher
+    /// holds the publisher key and its bursts are usually an import or a replayed queue).
     pub publish_rate: u32,
     /// Origins whose browsers may use the hub cross-origin (CORS); `*` only without
     /// credentials. Empty: no CORS headers.
@@ -106,6 +118,10 @@ pub struct HubConfig {
     pub grace_period: Duration,
     /// Serves the debug page at `/`: subscribe, publish from a form, watch the live event log.
     pub ui: bool,
+    /// Serves `/metrics`, `/healthz` and `/readyz` on the hub's own listeners too. Turn it off
+    /// to serve them only on a separate listener
+    /// ([`Server::metrics_listener`](crate::server::Server::metrics_listener)).
+    pub public_metrics: bool,
     /// Tokens the debug page fills in for whoever loads it. Development mode sets them, and only
     /// when the hub listens on loopback alone: anyone who can load the page gets them.
     #[serde(skip)]
@@ -126,6 +142,9 @@ impl Default for HubConfig {
         HubConfig {
             publisher_jwt: None,
             subscriber_jwt: None,
+            publisher_jwks_url: None,
+            subscriber_jwks_url: None,
+            jwks_refresh: crate::auth::jwks::DEFAULT_REFRESH,
             anonymous: false,
             subscriptions: false,
             heartbeat: Duration::from_secs(40),
@@ -144,10 +163,11 @@ impl Default for HubConfig {
             send_timeout: Duration::from_secs(30),
             flush_interval: Duration::from_millis(1),
             max_update_size: 1024 * 1024,
-            publish_rate: 1_000,
+            publish_rate: 0,
             cors_origins: Vec::new(),
             cors_credentials: true,
             ui: false,
+            public_metrics: true,
             ui_tokens: None,
         }
     }

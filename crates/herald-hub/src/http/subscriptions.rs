@@ -41,7 +41,7 @@ pub(crate) async fn collection(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
-    respond(&state, &uri, query.as_deref(), &headers, None)
+    respond(&state, &uri, query.as_deref(), &headers, None).await
 }
 
 pub(crate) async fn by_path(
@@ -56,17 +56,19 @@ pub(crate) async fn by_path(
         .and_then(|r| r.strip_prefix('/'))
         .unwrap_or_default()
         .to_owned();
-    respond(&state, &uri, query.as_deref(), &headers, Some(&rest))
+    respond(&state, &uri, query.as_deref(), &headers, Some(&rest)).await
 }
 
-fn respond(
+async fn respond(
     state: &HubState,
     uri: &Uri,
     query: Option<&str>,
     headers: &HeaderMap,
     rest: Option<&str>,
 ) -> Result<Response, Refusal> {
-    let (claims, _) = claims(state, Role::Subscriber, headers, query)?.ok_or(AuthError::Missing)?;
+    let (claims, _) = claims(state, Role::Subscriber, headers, query)
+        .await?
+        .ok_or(AuthError::Missing)?;
     let requested = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
