@@ -85,12 +85,12 @@ impl RefusalLog {
             Some(status) => tracing::info!(
                 status,
                 reason = refused.reason,
-                remote,
-                method = refused.method,
-                path = refused.path,
+                %remote,
+                method = %refused.method,
+                path = %refused.path,
                 "request refused"
             ),
-            None => tracing::info!(reason = refused.reason, remote, "connection refused"),
+            None => tracing::info!(reason = refused.reason, %remote, "connection refused"),
         }
     }
 }

@@ -15,6 +15,7 @@ mod net;
 mod cors;
 mod durable;
 mod http2;
+mod jwks;
 mod lean;
 mod limits;
 mod ops;
