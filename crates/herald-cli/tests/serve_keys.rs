@@ -119,7 +119,9 @@ fn an_empty_key_anywhere_stops_the_start_and_names_it() {
     let config = dir.path().join("herald.toml");
     std::fs::write(&config, "publisher-jwt-key = \"\"\n").expect("write");
     let missing = dir.path().join("missing");
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    // Each: the arguments, the variables, and what the error must name.
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![],
             vec![("MERCURE_PUBLISHER_JWT_KEY", "")],
