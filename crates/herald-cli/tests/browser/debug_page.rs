@@ -1,6 +1,7 @@
 //! The hub's debug page at `/` in development mode: subscribe and publish from its forms, see the
-//! events in the log and the subscription in the list, resume from a `Last-Event-ID`, and leave
-//! a screenshot in `target/`.
+//! events in the log and the subscription in the list, resume from a `Last-Event-ID` or replay
+//! from the earliest update, see why a refused subscription was refused, and leave a screenshot
+//! in `target/`.
 
 use std::path::PathBuf;
 
@@ -246,10 +247,107 @@ async fn debug_page_counts_down_to_reconnections() {
         .until("document.getElementById('countdown').textContent.startsWith('page retries in') && document.getElementById('countdown').textContent")
         .await;
     assert!(countdown.as_str().unwrap().ends_with(" s"), "{countdown}");
+    // EventSource hides the answer; the page asks once and shows the status and the reason.
+    let refusal = browser
+        .until("!document.getElementById('sub-refusal').hidden && document.getElementById('sub-refusal').textContent")
+        .await;
+    let refusal = refusal.as_str().unwrap();
+    assert!(
+        refusal.starts_with("the hub answered 401 Unauthorized: malformed token"),
+        "{refusal}"
+    );
+    let logged = browser
+        .run(
+            "return [...document.querySelectorAll('#log tr.bad')].map((r) => r.cells[3].textContent);",
+            Vec::new(),
+        )
+        .await;
+    assert!(
+        logged
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row.as_str() == Some(refusal)),
+        "{logged}"
+    );
     field(&browser, "disconnect").await.click().await.unwrap();
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('sub-refusal').hidden;",
+                Vec::new()
+            )
+            .await,
+        true
+    );
     assert_eq!(
         browser.run("return [document.getElementById('state').dataset.state, document.getElementById('countdown').textContent];", Vec::new()).await,
         serde_json::json!(["closed", ""])
+    );
+    browser.quit().await;
+}
+
+/// Updates published before Connect are seen with "Replay from earliest".
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_page_replays_from_earliest() {
+    let Some(browser) = launch("debug_page_earliest", &[]).await else {
+        return;
+    };
+    let hub = DevHub::start(&[]);
+    for id in ["before-1", "before-2"] {
+        let published = crate::support::herald()
+            .args([
+                "publish",
+                "--hub",
+                &hub.hub(),
+                "--token",
+                &hub.publisher_token,
+            ])
+            .args([
+                "--topic",
+                crate::TOPIC,
+                "--data",
+                "published before",
+                "--id",
+                id,
+            ])
+            .output()
+            .unwrap();
+        assert!(published.status.success(), "{published:?}");
+    }
+    browser
+        .client
+        .goto(&format!("{}/", hub.origin))
+        .await
+        .unwrap();
+    browser
+        .until("document.getElementById('sub-token').value")
+        .await;
+    field(&browser, "sub-earliest").await.click().await.unwrap();
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('sub-last-id').disabled;",
+                Vec::new()
+            )
+            .await,
+        true,
+        "earliest replaces the Last-Event-ID"
+    );
+    field(&browser, "connect").await.click().await.unwrap();
+    browser
+        .until("document.querySelector('#log tr[data-id=\"before-2\"]')")
+        .await;
+    let ids = browser
+        .run(
+            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        ids,
+        serde_json::json!(["before-2", "before-1"]),
+        "newest first"
     );
     browser.quit().await;
 }
