@@ -277,7 +277,7 @@ herald: below grant everything. Never use this in production; set --jwt-key (or
 herald: HERALD_JWT_KEY, or --jwt-key-file) instead.
 herald: anonymous subscribers: {anonymous}; subscriptions API: {subscriptions}; debug page: {ui}
 herald: pages allowed cross-origin (CORS): {cors}
-herald:   (another origin: --cors-origin https://app.example)
+herald:   (--cors-origin https://app.example.com sets the origins instead)
 
 hub:               {hub}
 key (HS256):       {key}
