@@ -180,40 +180,28 @@ fn metrics_move_to_their_own_listener() {
     assert!(public.starts_with("HTTP/1.1 200"), "{public}");
 }
 
+/// `herald serve --addr 127.0.0.1:0 --jwt-key k ARGS...`, which must fail: its one line.
+fn start_up_error(args: &[&std::ffi::OsStr]) -> String {
+    let output = run(herald()
+        .args(["serve", "--addr", "127.0.0.1:0", "--jwt-key", "k"])
+        .args(args));
+    assert!(!output.status.success(), "{args:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
 #[test]
 fn start_up_errors_are_one_line_that_names_the_file_or_value() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("a-file");
     std::fs::write(&file, "not a directory").expect("write");
-    let data_dir = run(herald()
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--jwt-key",
-            "k",
-            "--data-dir",
-        ])
-        .arg(&file));
-    let stderr = String::from_utf8_lossy(&data_dir.stderr);
-    assert!(!data_dir.status.success());
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = start_up_error(&["--data-dir".as_ref(), file.as_os_str()]);
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert!(stderr.contains("not a directory"), "{stderr}");
     assert_eq!(stderr.matches("history store").count(), 1, "{stderr}");
 
-    let alg = run(herald().args([
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--jwt-key",
-        "k",
-        "--jwt-alg",
-        "HS257",
-    ]));
-    let stderr = String::from_utf8_lossy(&alg.stderr);
-    assert!(!alg.status.success());
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = start_up_error(&["--jwt-alg".as_ref(), "HS257".as_ref()]);
     assert_eq!(stderr.matches("HS257").count(), 1, "{stderr}");
 
     let one = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
@@ -221,21 +209,12 @@ fn start_up_errors_are_one_line_that_names_the_file_or_value() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, one.cert.pem()).expect("write");
     std::fs::write(&key, other.signing_key.serialize_pem()).expect("write");
-    let tls = run(herald()
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--jwt-key",
-            "k",
-            "--tls-cert",
-        ])
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key));
-    let stderr = String::from_utf8_lossy(&tls.stderr);
-    assert!(!tls.status.success());
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = start_up_error(&[
+        "--tls-cert".as_ref(),
+        cert.as_os_str(),
+        "--tls-key".as_ref(),
+        key.as_os_str(),
+    ]);
     assert!(stderr.contains(&key.display().to_string()), "{stderr}");
     assert!(
         stderr.contains("not the private key of the certificate"),

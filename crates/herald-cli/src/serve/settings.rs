@@ -149,7 +149,7 @@ pub(crate) struct Settings {
     pub(crate) subscriber_jwks_url: Option<String>,
     /// Shortest time between two fetches of a JWK Set: a token naming an unknown key ID
     /// fetches it again at most this often, and an older cached set is refreshed in the
-    /// background [default: 1m].
+    /// background [default: 60s].
     #[arg(long, env = "HERALD_JWKS_REFRESH")]
     pub(crate) jwks_refresh: Option<Span>,
     /// Let subscribers without a token receive public updates [default: false; true in

@@ -16,6 +16,35 @@ async fn field(browser: &Browser, id: &str) -> Element {
     browser.client.find(Locator::Id(id)).await.unwrap()
 }
 
+/// Loads the debug page and waits until it has filled in the development tokens.
+async fn open_page(browser: &Browser, hub: &DevHub) {
+    browser
+        .client
+        .goto(&format!("{}/", hub.origin))
+        .await
+        .unwrap();
+    browser
+        .until("document.getElementById('sub-token').value")
+        .await;
+}
+
+/// Connects, waits until the log shows the update `last`, and returns the logged IDs, newest
+/// first.
+async fn connect_and_log_until(browser: &Browser, last: &str) -> serde_json::Value {
+    field(browser, "connect").await.click().await.unwrap();
+    browser
+        .until(&format!(
+            "document.querySelector('#log tr[data-id=\"{last}\"]')"
+        ))
+        .await;
+    browser
+        .run(
+            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
+            Vec::new(),
+        )
+        .await
+}
+
 async fn fill(browser: &Browser, id: &str, text: &str) {
     let element = field(browser, id).await;
     element.clear().await.unwrap();
@@ -184,16 +213,7 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     // Resuming from a Last-Event-ID replays what came after it, and only that.
     field(&browser, "clear-log").await.click().await.unwrap();
     fill(&browser, "sub-last-id", "debug-1").await;
-    field(&browser, "connect").await.click().await.unwrap();
-    browser
-        .until("document.querySelector('#log tr[data-id=\"debug-long\"]')")
-        .await;
-    let ids = browser
-        .run(
-            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
-            Vec::new(),
-        )
-        .await;
+    let ids = connect_and_log_until(&browser, "debug-long").await;
     assert_eq!(
         ids,
         serde_json::json!(["debug-long", "debug-2"]),
@@ -210,14 +230,7 @@ async fn debug_page_counts_down_to_reconnections() {
         return;
     };
     let hub = DevHub::start(&["--write-timeout", "1s"]);
-    browser
-        .client
-        .goto(&format!("{}/", hub.origin))
-        .await
-        .unwrap();
-    browser
-        .until("document.getElementById('sub-token').value")
-        .await;
+    open_page(&browser, &hub).await;
     field(&browser, "connect").await.click().await.unwrap();
     browser
         .until("document.getElementById('state').dataset.state === 'open'")
@@ -315,14 +328,7 @@ async fn debug_page_replays_from_earliest() {
             .unwrap();
         assert!(published.status.success(), "{published:?}");
     }
-    browser
-        .client
-        .goto(&format!("{}/", hub.origin))
-        .await
-        .unwrap();
-    browser
-        .until("document.getElementById('sub-token').value")
-        .await;
+    open_page(&browser, &hub).await;
     field(&browser, "sub-earliest").await.click().await.unwrap();
     assert_eq!(
         browser
@@ -334,16 +340,7 @@ async fn debug_page_replays_from_earliest() {
         true,
         "earliest replaces the Last-Event-ID"
     );
-    field(&browser, "connect").await.click().await.unwrap();
-    browser
-        .until("document.querySelector('#log tr[data-id=\"before-2\"]')")
-        .await;
-    let ids = browser
-        .run(
-            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
-            Vec::new(),
-        )
-        .await;
+    let ids = connect_and_log_until(&browser, "before-2").await;
     assert_eq!(
         ids,
         serde_json::json!(["before-2", "before-1"]),

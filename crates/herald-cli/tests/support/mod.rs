@@ -127,16 +127,8 @@ impl ServeProcess {
                 }
             }
         });
-        let deadline = Instant::now() + within;
-        let mut seen = Vec::new();
-        while !seen.iter().any(|l: &String| l.contains(needle)) {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
         self.rest = Some(rx);
-        seen
+        self.more_lines_until(needle, within)
     }
 
     /// The stderr lines that arrived after [`ServeProcess::lines_until`], waiting until one
