@@ -1,8 +1,10 @@
 //! The hub's HTTP routes, and the shape of its refusals.
 //!
 //! Every refusal says why, in a plain-text body and, for authorization failures, in the
-//! `WWW-Authenticate` header. CORS ([`cors`]) wraps every route, so that refusals reach
-//! cross-origin browsers too.
+//! `WWW-Authenticate` header, and is logged ([`refusal_log`]). CORS ([`cors`]) wraps every
+//! route, so that refusals reach cross-origin browsers too. Which routes a listener serves is
+//! decided here: [`router`] for the hub's listeners, [`operations_router`] for a metrics
+//! listener.
 
 pub(crate) mod cors;
 pub(crate) mod limits;
