@@ -109,11 +109,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let ui = config.ui;
-    let hub = Hub::new(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    // A shared transport starts its reader on the runtime.
+    let hub = {
+        let _entered = runtime.enter();
+        Hub::new(config)?
+    };
     let addrs = settings.addr.clone();
     let metrics_addr = settings.metrics_addr;
     runtime.block_on(async move {

@@ -77,14 +77,41 @@ pub struct HubConfig {
     /// Keeps the history in an embedded transactional store in this directory (a publish is
     /// answered once committed); without it, history is in memory only.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Several nodes as one: the shared log every node publishes to and mirrors
+    /// (`redis://[user:pass@]host:port/db`, or `rediss://` with TLS). Without it, the node
+    /// keeps its history alone (in memory, or in `data_dir`).
+    pub transport: Option<String>,
+    /// Names the shared log's keys, so that several hubs can share one engine.
+    pub transport_prefix: String,
+    /// The longest wait for the shared log on a publish before answering `503`; also how long
+    /// a resume waits for this node to read an ID published elsewhere an instant before.
+    #[serde(with = "duration_text")]
+    pub transport_timeout: Duration,
+    /// This node's name in logs, metrics and the subscriptions API (default: the host name).
+    pub node_id: Option<String>,
+    /// When the data directory's store is found damaged at start, rename it beside itself
+    /// (`history.redb.damaged-<unix time>`) and start with an empty history, instead of
+    /// refusing to start.
+    pub move_aside_damaged_history: bool,
     /// Updates older than this are dropped from the history (zero: no age bound).
     #[serde(with = "duration_text")]
     pub history_age: Duration,
+    /// The most bytes the history may take, counting each update's encoded event, topics and
+    /// ID (zero: no byte bound); the oldest updates are dropped first. The same bound applies
+    /// to the data directory's store.
+    pub history_bytes: usize,
     /// How many updates may wait for one subscriber before it is disconnected as too slow
     /// (counted in its queue; up to as many more may be in the write it is taking).
     pub subscriber_queue: usize,
     /// The most topics a publish or a subscription may carry.
     pub max_topics: usize,
+    /// The most matching work one subscription may ask for, summed over its topic selectors:
+    /// an exact topic or `*` counts 1, a URI template 1 per literal and expression it holds
+    /// (`https://example.com/books/{id}` counts 2); beyond it, `400`.
+    pub max_selector_cost: usize,
+    /// The longest update ID in bytes; beyond it, `400`. An ID must fit in the `Last-Event-ID`
+    /// header a reconnecting browser sends, so it must leave room within `max_header_size`.
+    pub max_id_size: usize,
     /// The most open client connections; beyond it new ones get `503` with `Retry-After`
     /// (zero: no bound).
     pub max_connections: usize,
@@ -94,6 +121,10 @@ pub struct HubConfig {
     pub max_header_size: usize,
     /// The largest publish body (the update's form) in bytes; beyond it, `413`.
     pub max_update_size: usize,
+    /// How long a client may take to send a request body, from the end of its head; beyond
+    /// it, `408` and the connection is closed.
+    #[serde(with = "duration_text")]
+    pub body_timeout: Duration,
     /// Updates per second each publisher (each token) may publish, in bursts of as many;
     /// beyond it, `429` with `Retry-After` (zero, the default: no bound, since a publisher
     /// holds the publisher key and its bursts are usually an import or a replayed queue).
@@ -154,8 +185,16 @@ impl Default for HubConfig {
             history_size: 10_000,
             subscriber_queue: 1_000,
             data_dir: None,
+            move_aside_damaged_history: false,
+            transport: None,
+            transport_prefix: "herald".to_owned(),
+            transport_timeout: Duration::from_secs(2),
+            node_id: None,
             history_age: Duration::ZERO,
+            history_bytes: 256 * 1024 * 1024,
             max_topics: 1_000,
+            max_selector_cost: 1_000,
+            max_id_size: 1024,
             max_connections: 10_000,
             max_url_size: 64 * 1024,
             max_header_size: 32 * 1024,
@@ -163,6 +202,7 @@ impl Default for HubConfig {
             send_timeout: Duration::from_secs(30),
             flush_interval: Duration::from_millis(1),
             max_update_size: 1024 * 1024,
+            body_timeout: Duration::from_secs(5),
             publish_rate: 0,
             cors_origins: Vec::new(),
             cors_credentials: true,

@@ -51,6 +51,7 @@ pub mod form;
 mod http;
 mod hub;
 mod metrics;
+mod replay;
 pub mod server;
 mod subscriptions;
 pub mod topic;

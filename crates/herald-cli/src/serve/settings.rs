@@ -43,6 +43,20 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// This machine's name and the port of the first address: what names a node by default.
+fn default_node_id(addrs: &[SocketAddr]) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "herald".to_owned());
+    match addrs.first().map(SocketAddr::port) {
+        Some(port) if port != 0 => format!("{host}:{port}"),
+        _ => format!("{host}-{}", std::process::id()),
+    }
+}
+
 /// A list key in the file may be one value or an array.
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -197,9 +211,34 @@ pub(crate) struct Settings {
     /// answered once committed); without it, history is in memory only.
     #[arg(long, env = "HERALD_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Run several nodes as one on a shared log: every node publishes to it and mirrors it, so
+    /// that a subscriber resumes on any node (redis://[user:pass@]host:port/db, or rediss://
+    /// with TLS). Cannot be used with --data-dir.
+    #[arg(long, env = "HERALD_TRANSPORT", hide_env_values = true)]
+    pub(crate) transport: Option<String>,
+    /// Names the shared log's keys, so that several hubs can share one Redis [default: herald].
+    #[arg(long, env = "HERALD_TRANSPORT_PREFIX")]
+    pub(crate) transport_prefix: Option<String>,
+    /// Longest wait for the shared log on a publish before answering 503 with Retry-After
+    /// [default: 2s].
+    #[arg(long, env = "HERALD_TRANSPORT_TIMEOUT")]
+    pub(crate) transport_timeout: Option<Span>,
+    /// This node's name in logs, metrics and the subscriptions API [default: the host name and
+    /// the port of the first --addr].
+    #[arg(long, env = "HERALD_NODE_ID")]
+    pub(crate) node_id: Option<String>,
+    /// When the data directory's store is damaged, rename it beside itself
+    /// (history.redb.damaged-<unix time>) and start with an empty history, instead of refusing
+    /// to start [default: false].
+    #[arg(long, env = "HERALD_MOVE_ASIDE_DAMAGED_HISTORY", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) move_aside_damaged_history: Option<bool>,
     /// Drop history older than this (0: no age bound) [default: 0].
     #[arg(long, env = "HERALD_HISTORY_AGE")]
     pub(crate) history_age: Option<Span>,
+    /// Most bytes the history may take (each update's encoded event, topics and ID); the
+    /// oldest updates are dropped first (0: no byte bound) [default: 268435456, 256 MiB].
+    #[arg(long, env = "HERALD_HISTORY_BYTES")]
+    pub(crate) history_bytes: Option<usize>,
     /// How many updates may wait for one subscriber before it is disconnected as too slow
     /// [default: 1000].
     #[arg(long, env = "HERALD_SUBSCRIBER_QUEUE")]
@@ -207,12 +246,25 @@ pub(crate) struct Settings {
     /// Most topics in one subscription or update [default: 1000].
     #[arg(long, env = "HERALD_MAX_TOPICS")]
     pub(crate) max_topics: Option<usize>,
+    /// Most matching work in one subscription, summed over its topic selectors: an exact
+    /// topic counts 1, a URI template 1 per literal and expression; beyond it, 400
+    /// [default: 1000].
+    #[arg(long, env = "HERALD_MAX_SELECTOR_COST")]
+    pub(crate) max_selector_cost: Option<usize>,
+    /// Longest update ID in bytes (at most half of --max-header-size, so that a browser's
+    /// Last-Event-ID header fits); beyond it, 400 [default: 1024].
+    #[arg(long, env = "HERALD_MAX_ID_SIZE")]
+    pub(crate) max_id_size: Option<usize>,
     /// Most open connections; beyond it, 503 with Retry-After (0: no bound) [default: 10000].
     #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
     /// Largest update (publish body) in bytes; beyond it, 413 [default: 1048576].
     #[arg(long, env = "HERALD_MAX_UPDATE_SIZE")]
     pub(crate) max_update_size: Option<usize>,
+    /// How long a client may take to send a request body; beyond it, 408 and the connection
+    /// is closed [default: 5s].
+    #[arg(long, env = "HERALD_BODY_TIMEOUT")]
+    pub(crate) body_timeout: Option<Span>,
     /// Longest request URL in bytes; beyond it, 414 [default: 65536].
     #[arg(long, env = "HERALD_MAX_URL_SIZE")]
     pub(crate) max_url_size: Option<usize>,
@@ -290,7 +342,9 @@ impl Settings {
                 publisher_jwks_url, subscriber_jwt_key, subscriber_jwt_key_file,
                 subscriber_jwt_alg, subscriber_jwks_url, jwks_refresh, anonymous, subscriptions,
                 heartbeat, write_timeout, cookie_name, data_dir, history_age, cors_credentials,
-                history_size, subscriber_queue, max_topics, max_connections, max_update_size,
+                history_size, subscriber_queue, history_bytes, max_selector_cost, max_id_size,
+                body_timeout, move_aside_damaged_history, transport, transport_prefix,
+                transport_timeout, node_id, max_topics, max_connections, max_update_size,
                 max_url_size, max_header_size, publish_rate, send_timeout, flush_interval,
                 grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin)
@@ -341,7 +395,14 @@ impl Settings {
             history_size: Some(hub.history_size),
             subscriber_queue: Some(hub.subscriber_queue),
             history_age: Some(Span(hub.history_age)),
+            history_bytes: Some(hub.history_bytes),
+            move_aside_damaged_history: Some(hub.move_aside_damaged_history),
+            transport_prefix: Some(hub.transport_prefix),
+            transport_timeout: Some(Span(hub.transport_timeout)),
             max_topics: Some(hub.max_topics),
+            max_selector_cost: Some(hub.max_selector_cost),
+            max_id_size: Some(hub.max_id_size),
+            body_timeout: Some(Span(hub.body_timeout)),
             max_connections: Some(hub.max_connections),
             max_update_size: Some(hub.max_update_size),
             max_url_size: Some(hub.max_url_size),
@@ -357,7 +418,7 @@ impl Settings {
         self.or(defaults)
     }
 
-    /// The settings as TOML, secrets masked.
+    /// The settings as TOML, secrets (keys, the transport's credentials) masked.
     pub(crate) fn masked_toml(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         for key in [
@@ -368,6 +429,13 @@ impl Settings {
             if key.is_some() {
                 *key = Some(MASK.to_owned());
             }
+        }
+        if let Some(transport) = &mut shown.transport
+            && let Ok(mut url) = url::Url::parse(transport)
+            && url.password().is_some()
+        {
+            let _ = url.set_password(Some(MASK));
+            *transport = url.to_string();
         }
         toml::to_string(&shown).context("cannot write the configuration")
     }
@@ -394,8 +462,23 @@ impl Settings {
             history_size: self.history_size.unwrap_or(d.history_size),
             subscriber_queue: self.subscriber_queue.unwrap_or(d.subscriber_queue),
             data_dir: self.data_dir.clone(),
+            move_aside_damaged_history: self
+                .move_aside_damaged_history
+                .unwrap_or(d.move_aside_damaged_history),
+            transport: self.transport.clone(),
+            transport_prefix: self.transport_prefix.clone().unwrap_or(d.transport_prefix),
+            transport_timeout: span(self.transport_timeout, d.transport_timeout),
+            node_id: Some(
+                self.node_id
+                    .clone()
+                    .unwrap_or_else(|| default_node_id(&self.addr)),
+            ),
             history_age: span(self.history_age, d.history_age),
+            history_bytes: self.history_bytes.unwrap_or(d.history_bytes),
             max_topics: self.max_topics.unwrap_or(d.max_topics),
+            max_selector_cost: self.max_selector_cost.unwrap_or(d.max_selector_cost),
+            max_id_size: self.max_id_size.unwrap_or(d.max_id_size),
+            body_timeout: span(self.body_timeout, d.body_timeout),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
             max_url_size: self.max_url_size.unwrap_or(d.max_url_size),
             max_header_size: self.max_header_size.unwrap_or(d.max_header_size),

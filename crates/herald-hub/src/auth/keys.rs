@@ -1,7 +1,7 @@
 //! Which tokens the hub accepts: key material and algorithm per role, and signature checks.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -323,7 +323,16 @@ fn decode(
 ) -> Result<Claims, AuthError> {
     let data = jsonwebtoken::decode::<RawClaims>(token, key, validation)
         .map_err(|error| map_jwt_error(error, name))?;
-    Claims::from_raw(data.claims)
+    let claims = Claims::from_raw(data.claims)?;
+    // RFC 7519: not accepted on or after `exp`. The library compares whole seconds, which
+    // accepts a token up to a second after it expired.
+    let leeway = Duration::from_secs(validation.leeway);
+    if let Some(expires_at) = claims.expires_at
+        && SystemTime::now() >= expires_at + leeway
+    {
+        return Err(AuthError::Expired);
+    }
+    Ok(claims)
 }
 
 /// What every token is checked against: its signature with `algorithm`, `exp` and `nbf` when

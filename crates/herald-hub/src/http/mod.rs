@@ -20,7 +20,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, StatusCode};
 
 use crate::auth::{AuthError, Claims, Role, extract_token};
@@ -40,9 +40,7 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
         hub = hub.get(subscribe::subscribe);
     }
     if state.authorizer.has_key(Role::Publisher) {
-        hub = hub
-            .post(publish::publish)
-            .layer(axum::extract::DefaultBodyLimit::max(config.max_update_size));
+        hub = hub.post(publish::publish);
     }
     let mut router = ui::routes(config.ui)
         .route(OPENAPI_PATH, get(openapi))
@@ -144,9 +142,12 @@ async fn readyz(State(state): State<Arc<HubState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<HubState>>) -> Response {
-    let text = state
-        .metrics
-        .render(state.fanout.len(), state.transport.history_len());
+    let text = state.metrics.render(&crate::metrics::Readings {
+        subscriptions: state.fanout.len(),
+        history_len: state.transport.history_len(),
+        history_bytes: state.transport.history_bytes(),
+        shared: state.transport.shared_stats(),
+    });
     let mut response = text.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -162,6 +163,7 @@ pub(crate) struct Refusal {
     message: String,
     www_authenticate: Option<String>,
     retry_after: Option<u64>,
+    close: bool,
 }
 
 impl Refusal {
@@ -171,7 +173,15 @@ impl Refusal {
             message: message.into(),
             www_authenticate: None,
             retry_after: None,
+            close: false,
         }
+    }
+
+    /// Closes the connection after the answer (a request body left unread or half read
+    /// cannot be skipped reliably).
+    pub(crate) fn close(mut self) -> Refusal {
+        self.close = true;
+        self
     }
 
     /// Adds `Retry-After` (in seconds).
@@ -205,6 +215,7 @@ impl From<AuthError> for Refusal {
             message: error.to_string(),
             www_authenticate: (!unavailable).then(|| error.www_authenticate()),
             retry_after: unavailable.then_some(crate::server::RETRY_AFTER_SECS),
+            close: false,
         }
     }
 }
@@ -229,6 +240,11 @@ impl IntoResponse for Refusal {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -12,6 +12,7 @@
 mod common;
 mod net;
 
+mod bodies;
 mod cors;
 mod durable;
 mod http2;
@@ -19,4 +20,5 @@ mod jwks;
 mod lean;
 mod limits;
 mod ops;
+mod resume;
 mod ui;
