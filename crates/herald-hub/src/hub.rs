@@ -1,15 +1,17 @@
 //! The hub: its configuration, authorizer, transport and fan-out, and how it is served.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::auth::{AuthSetupError, Authorizer, KeyConfig};
+use crate::auth::{AuthSetupError, Authorizer, JwksError, KeyConfig, KeySet, Role};
 use crate::config::{HubConfig, JwtKey};
 use crate::fanout::Fanout;
 use crate::http::limits::PublishRate;
+use crate::http::refusal_log::RefusalLog;
 use crate::metrics::Metrics;
 use crate::server::Server;
 use crate::transport::shared::{DEDUPE_WINDOW, RedisLog, RedisOptions, SharedLog};
@@ -19,16 +21,28 @@ use crate::transport::{
 };
 use crate::update::Update;
 
-/// Why a hub could not be built.
+/// Why a hub could not be built. Each message says it all on one line (no error is both
+/// shown and chained as a source, so `{:#}` never repeats itself).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HubError {
     /// A JWT key or algorithm is unusable.
-    #[error("JWT configuration: {0}")]
+    #[error(transparent)]
     Auth(#[from] AuthSetupError),
+    /// A JWK Set URL is unusable.
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
     /// The history store cannot be opened.
-    #[error("history store: {0}")]
-    Storage(#[from] TransportError),
+    #[error("cannot open the history store in {}: {reason}", dir.display())]
+    Storage {
+        /// The data directory.
+        dir: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The shared transport cannot start.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     /// A setting is out of range or contradicts another.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -42,6 +56,7 @@ pub(crate) struct HubState {
     pub(crate) fanout: Arc<Fanout>,
     pub(crate) metrics: Metrics,
     pub(crate) publish_rate: PublishRate,
+    pub(crate) refusal_log: RefusalLog,
 }
 
 /// A Mercure hub. Cloning is cheap and shares the hub.
@@ -66,6 +81,59 @@ fn key_config(key: &Option<JwtKey>) -> Option<KeyConfig> {
     })
 }
 
+/// Each role's verifier: its key, or its JWK Set (never both).
+fn authorizer(config: &HubConfig) -> Result<Authorizer, HubError> {
+    let mut authorizer = Authorizer::new(
+        key_config(&config.publisher_jwt),
+        key_config(&config.subscriber_jwt),
+    )?;
+    for (role, key, url) in [
+        (
+            Role::Publisher,
+            &config.publisher_jwt,
+            &config.publisher_jwks_url,
+        ),
+        (
+            Role::Subscriber,
+            &config.subscriber_jwt,
+            &config.subscriber_jwks_url,
+        ),
+    ] {
+        let Some(url) = url else { continue };
+        if key.is_some() {
+            return Err(HubError::Config(format!(
+                "the {role} tokens are verified either with a JWT key or with a JWK Set \
+                 ({url}), not both"
+            )));
+        }
+        let set = KeySet::builder(url.clone())
+            .refresh(config.jwks_refresh)
+            .build()?;
+        authorizer = authorizer.key_set(role, set);
+    }
+    Ok(authorizer)
+}
+
+/// Opens the durable history in `dir`, with an error that names the directory.
+fn open_store(
+    dir: &Path,
+    limits: HistoryLimits,
+    on_damage: OnDamage,
+    fanout: &Arc<Fanout>,
+) -> Result<DurableTransport, HubError> {
+    let failed = |reason: String| HubError::Storage {
+        dir: dir.to_owned(),
+        reason,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(failed("it is not a directory".to_owned()));
+    }
+    DurableTransport::open(dir, limits, on_damage, fanout.clone()).map_err(|error| match error {
+        TransportError::Storage(reason) => failed(reason),
+        other => failed(other.to_string()),
+    })
+}
+
 impl Hub {
     /// A hub with this configuration and the in-memory transport.
     pub fn new(config: HubConfig) -> Result<Hub, HubError> {
@@ -80,10 +148,7 @@ impl Hub {
                 config.max_id_size, config.max_header_size
             )));
         }
-        let authorizer = Authorizer::new(
-            key_config(&config.publisher_jwt),
-            key_config(&config.subscriber_jwt),
-        )?;
+        let authorizer = authorizer(&config)?;
         let publish_rate = PublishRate::new(config.publish_rate);
         let fanout = Arc::new(
             Fanout::with_flush_interval(config.subscriber_queue, config.flush_interval)
@@ -104,6 +169,7 @@ impl Hub {
                 fanout,
                 metrics,
                 publish_rate,
+                refusal_log: RefusalLog::default(),
             }),
         })
     }
@@ -116,6 +182,24 @@ impl Hub {
     /// The configuration in force.
     pub fn config(&self) -> &HubConfig {
         &self.state.config
+    }
+
+    /// Fetches every JWK Set the hub verifies tokens with, and logs how it went: a hub that
+    /// starts before its identity provider still starts, and fetches again on demand.
+    pub async fn fetch_key_sets(&self) {
+        for role in [Role::Publisher, Role::Subscriber] {
+            let Some(set) = self.state.authorizer.jwks(role) else {
+                continue;
+            };
+            match set.refresh().await {
+                Ok(keys) => tracing::info!(%role, url = set.url(), keys, "JWK Set fetched"),
+                Err(error) => tracing::warn!(
+                    %role,
+                    %error,
+                    "JWK Set not fetched: tokens are refused until a fetch succeeds"
+                ),
+            }
+        }
     }
 
     /// How many subscribers are connected to this node.
@@ -210,12 +294,7 @@ fn transport(
             } else {
                 OnDamage::Fail
             };
-            Ok(Arc::new(DurableTransport::open(
-                dir,
-                limits,
-                on_damage,
-                fanout.clone(),
-            )?))
+            Ok(Arc::new(open_store(dir, limits, on_damage, fanout)?))
         }
         (None, None) => Ok(Arc::new(LocalTransport::with_limits(
             limits,

@@ -1,12 +1,15 @@
 //! The hub's HTTP routes, and the shape of its refusals.
 //!
 //! Every refusal says why, in a plain-text body and, for authorization failures, in the
-//! `WWW-Authenticate` header. CORS ([`cors`]) wraps every route, so that refusals reach
-//! cross-origin browsers too.
+//! `WWW-Authenticate` header, and is logged ([`refusal_log`]). CORS ([`cors`]) wraps every
+//! route, so that refusals reach cross-origin browsers too. Which routes a listener serves is
+//! decided here: [`router`] for the hub's listeners, [`operations_router`] for a metrics
+//! listener.
 
 pub(crate) mod cors;
 pub(crate) mod limits;
 mod publish;
+pub(crate) mod refusal_log;
 mod subscribe;
 mod subscriptions;
 mod ui;
@@ -25,21 +28,26 @@ use crate::hub::HubState;
 
 /// The hub's URL path.
 pub(crate) const HUB_PATH: &str = "/.well-known/mercure";
+/// Where the hub serves the OpenAPI description of its HTTP API.
+pub(crate) const OPENAPI_PATH: &str = "/openapi.yaml";
+/// The OpenAPI 3.1 description of the hub's HTTP API.
+const OPENAPI: &str = include_str!("../../openapi.yaml");
 
 pub(crate) fn router(state: Arc<HubState>) -> Router {
     let config = &state.config;
     let mut hub: MethodRouter<Arc<HubState>> = MethodRouter::new();
-    if config.subscriber_jwt.is_some() || config.anonymous {
+    if state.authorizer.has_key(Role::Subscriber) || config.anonymous {
         hub = hub.get(subscribe::subscribe);
     }
-    if config.publisher_jwt.is_some() {
+    if state.authorizer.has_key(Role::Publisher) {
         hub = hub.post(publish::publish);
     }
     let mut router = ui::routes(config.ui)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(OPENAPI_PATH, get(openapi))
         .route(HUB_PATH, hub);
+    if config.public_metrics {
+        router = router.merge(operations());
+    }
     if config.subscriptions {
         router = router
             .route(
@@ -65,7 +73,40 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
             state.clone(),
             cors::cors,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusal_log::log_refusals,
+        ))
         .with_state(state)
+}
+
+/// The routes of a metrics listener: `/metrics`, `/healthz` and `/readyz` alone.
+pub(crate) fn operations_router(state: Arc<HubState>) -> Router {
+    operations()
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusal_log::log_refusals,
+        ))
+        .with_state(state)
+}
+
+/// `/metrics`, `/healthz` and `/readyz`: on the hub's listeners unless `public_metrics` is
+/// off, and on a metrics listener.
+fn operations() -> Router<Arc<HubState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml; charset=utf-8"),
+    );
+    response
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -166,11 +207,14 @@ impl From<crate::form::FormError> for Refusal {
 
 impl From<AuthError> for Refusal {
     fn from(error: AuthError) -> Refusal {
+        let status = error.status();
+        // The keys being out of reach is the hub's trouble, not the token's: no challenge.
+        let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
         Refusal {
-            status: error.status(),
+            status,
             message: error.to_string(),
-            www_authenticate: Some(error.www_authenticate()),
-            retry_after: None,
+            www_authenticate: (!unavailable).then(|| error.www_authenticate()),
+            retry_after: unavailable.then_some(crate::server::RETRY_AFTER_SECS),
             close: false,
         }
     }
@@ -179,6 +223,9 @@ impl From<AuthError> for Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let mut response = (self.status, format!("{}\n", self.message)).into_response();
+        response
+            .extensions_mut()
+            .insert(refusal_log::RefusalReason(self.message));
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -204,14 +251,17 @@ impl IntoResponse for Refusal {
 }
 
 /// The verified claims of the request's token, `None` when it carries none.
-pub(crate) fn claims(
+pub(crate) async fn claims(
     state: &HubState,
     role: Role,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Option<(Claims, crate::auth::TokenSource)>, AuthError> {
     match extract_token(headers, query, &state.config.cookie_name)? {
-        Some((token, source)) => Ok(Some((state.authorizer.verify(role, &token)?, source))),
+        Some((token, source)) => Ok(Some((
+            state.authorizer.verify_fetching(role, &token).await?,
+            source,
+        ))),
         None => Ok(None),
     }
 }

@@ -30,8 +30,9 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
-    let (claims, source) =
-        claims(&state, Role::Publisher, &headers, query.as_deref())?.ok_or(AuthError::Missing)?;
+    let (claims, source) = claims(&state, Role::Publisher, &headers, query.as_deref())
+        .await?
+        .ok_or(AuthError::Missing)?;
     check_publish_origin(&headers, source, &state.config.publish_origins)?;
     if state.config.publish_rate != 0 {
         // The publisher is its token: every token has its own budget.

@@ -34,7 +34,7 @@ pub(crate) async fn subscribe(
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let query = query.as_deref();
-    let claims = match claims(&state, Role::Subscriber, &headers, query)? {
+    let claims = match claims(&state, Role::Subscriber, &headers, query).await? {
         Some((claims, _)) => Some(claims),
         None if state.config.anonymous => None,
         None => return Err(AuthError::Missing.into()),

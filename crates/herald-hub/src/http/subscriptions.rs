@@ -94,7 +94,9 @@ async fn respond(
     headers: &HeaderMap,
     rest: Option<&str>,
 ) -> Result<Response, Refusal> {
-    let (claims, _) = claims(state, Role::Subscriber, headers, query)?.ok_or(AuthError::Missing)?;
+    let (claims, _) = claims(state, Role::Subscriber, headers, query)
+        .await?
+        .ok_or(AuthError::Missing)?;
     let requested = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());

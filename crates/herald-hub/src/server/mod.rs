@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use futures::StreamExt;
 use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
@@ -57,6 +58,7 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 pub struct Server {
     hub: Hub,
     listeners: Vec<TcpListener>,
+    metrics_listeners: Vec<TcpListener>,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -66,6 +68,7 @@ impl Server {
         Server {
             hub,
             listeners: Vec::new(),
+            metrics_listeners: Vec::new(),
             tls: None,
         }
     }
@@ -73,6 +76,15 @@ impl Server {
     /// Adds a listener.
     pub fn listener(mut self, listener: TcpListener) -> Server {
         self.listeners.push(listener);
+        self
+    }
+
+    /// Adds a listener that serves only `/metrics`, `/healthz` and `/readyz`, over plain HTTP
+    /// (a loopback or private address, for the monitoring system). Its connections do not
+    /// count against `max_connections`. To keep those routes off the other listeners, turn
+    /// `public_metrics` off in the hub's configuration.
+    pub fn metrics_listener(mut self, listener: TcpListener) -> Server {
+        self.metrics_listeners.push(listener);
         self
     }
 
@@ -87,6 +99,14 @@ impl Server {
         self.listeners.iter().map(TcpListener::local_addr).collect()
     }
 
+    /// The addresses of the metrics listeners.
+    pub fn metrics_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.metrics_listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect()
+    }
+
     /// Serves until `signal` completes, then stops accepting, ends every subscription stream
     /// (clients resume with `Last-Event-ID`), lets in-flight requests finish, and returns once
     /// every connection is closed or the configured grace period is over.
@@ -98,19 +118,20 @@ impl Server {
             ));
         }
         let state = self.hub.state.clone();
-        let router = self.hub.router();
-        let shared = Arc::new(Shared {
-            builder: connection_builder(&state),
-            hyper: TowerToHyperService::new(router.clone()),
-            router,
-            acceptor: self.tls.map(TlsAcceptor::from),
-            state: state.clone(),
-        });
+        let public = Shared::new(&state, self.hub.router(), self.tls.map(TlsAcceptor::from));
+        let operations = Shared::new(&state, crate::http::operations_router(state.clone()), None);
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
-        let mut accept = futures::stream::select_all(self.listeners.into_iter().map(|listener| {
+        let listeners = (self.listeners.into_iter().map(|l| (l, public.clone()))).chain(
+            self.metrics_listeners
+                .into_iter()
+                .map(|l| (l, operations.clone())),
+        );
+        let mut accept = futures::stream::select_all(listeners.map(|(listener, shared)| {
             Box::pin(futures::stream::poll_fn(move |cx| {
-                listener.poll_accept(cx).map(Some)
+                listener
+                    .poll_accept(cx)
+                    .map(|accepted| Some(accepted.map(|a| (a, shared.clone()))))
             }))
         }));
         let mut signal = pin!(signal);
@@ -119,7 +140,7 @@ impl Server {
                 () = &mut signal => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 Some(accepted) = accept.next() => {
-                    let (stream, peer) = match accepted {
+                    let ((stream, peer), shared) = match accepted {
                         Ok(accepted) => accepted,
                         Err(error) => {
                             // Out of descriptors and the like: back off instead of spinning.
@@ -130,13 +151,20 @@ impl Server {
                     };
                     let _ = stream.set_nodelay(true);
                     let max = state.config.max_connections;
-                    if max != 0 && connections.len() >= max {
-                        tracing::warn!(%peer, max, "connection refused: too many connections");
+                    let counted = !Arc::ptr_eq(&shared, &operations);
+                    if counted && max != 0 && connections.len() >= max {
+                        state.refusal_log.log(&crate::http::refusal_log::Refused {
+                            status: None,
+                            reason: "too many connections (max-connections)",
+                            remote: Some(peer),
+                            method: "",
+                            path: "",
+                        });
                         state.metrics.rejected("max_connections");
                         tokio::spawn(refuse(stream, shared.acceptor.clone(), shared.builder.clone()));
                         continue;
                     }
-                    let fut = connection(stream, shared.clone(), stopped.clone());
+                    let fut = connection(stream, peer, shared, stopped.clone());
                     connections.spawn(fut);
                 }
             }
@@ -189,7 +217,7 @@ fn connection_builder(state: &HubState) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// What every connection of a server shares.
+/// What every connection of a listener shares.
 struct Shared {
     builder: auto::Builder<TokioExecutor>,
     /// Serves the lean path's requests.
@@ -200,21 +228,42 @@ struct Shared {
     state: Arc<HubState>,
 }
 
+impl Shared {
+    fn new(
+        state: &Arc<HubState>,
+        router: axum::Router,
+        acceptor: Option<TlsAcceptor>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            builder: connection_builder(state),
+            hyper: TowerToHyperService::new(router.clone()),
+            router,
+            acceptor,
+            state: state.clone(),
+        })
+    }
+}
+
 /// Serves one connection until it ends, or gracefully once `stopped` turns true.
 ///
 /// An idle subscription's task holds this future for its whole life, so its size counts: what
 /// every connection shares is behind one `Arc`, and the TLS path (whose stream is large) is
 /// boxed, leaving a plain connection's task small.
-async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let state = &shared.state;
     let _open = state.metrics.connection_opened();
     let timeout = state.config.send_timeout;
     let stalled = match &shared.acceptor {
-        None => serve_io(stream, &shared, &mut stopped).await,
+        None => serve_io(stream, peer, &shared, &mut stopped).await,
         Some(acceptor) => {
             Box::pin(async {
                 match handshake(acceptor, stream).await {
-                    Some(tls) => serve_io(tls, &shared, &mut stopped).await,
+                    Some(tls) => serve_io(tls, peer, &shared, &mut stopped).await,
                     None => false,
                 }
             })
@@ -222,7 +271,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stopped: watch::
         }
     };
     if stalled {
-        tracing::info!(?timeout, "connection closed: the client stopped reading");
+        tracing::info!(?timeout, %peer, "connection closed: the client stopped reading");
         state.metrics.rejected("send_timeout");
     }
 }
@@ -246,7 +295,12 @@ async fn handshake(
 
 /// Serves one connection; returns whether it was closed because its client stopped reading
 /// for longer than `send_timeout`.
-async fn serve_io<I>(io: I, shared: &Shared, stopped: &mut watch::Receiver<bool>) -> bool
+async fn serve_io<I>(
+    io: I,
+    peer: SocketAddr,
+    shared: &Shared,
+    stopped: &mut watch::Receiver<bool>,
+) -> bool
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -254,6 +308,7 @@ where
     let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
     let io = match lean::subscriptions(
         io,
+        peer,
         &shared.router,
         stopped,
         head_limit(config),
@@ -267,6 +322,7 @@ where
     // Boxed: an idle event stream's task then holds only the lean path's small state.
     Box::pin(serve_hyper(
         io,
+        peer,
         &shared.builder,
         shared.hyper.clone(),
         stopped,
@@ -276,14 +332,20 @@ where
 }
 
 /// Serves a connection with hyper until it ends, or gracefully once `stopped` turns true.
+/// Each request carries the client's address (`ConnectInfo`).
 async fn serve_hyper<I>(
     io: I,
+    peer: SocketAddr,
     builder: &auto::Builder<TokioExecutor>,
     service: TowerToHyperService<axum::Router>,
     stopped: &mut watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        hyper::service::Service::call(&service, request)
+    });
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     let result = tokio::select! {
         result = conn.as_mut() => result,

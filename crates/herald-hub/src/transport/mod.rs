@@ -67,7 +67,14 @@ pub enum TransportError {
     DuplicateId(String),
     /// The update could not be encoded.
     #[error("the update cannot be encoded: {0}")]
-    Encode(#[from] herald_codec::EventError),
+    Encode(herald_codec::EventError),
+}
+
+// Shown in the message, so not chained as a source too (which would print it twice).
+impl From<herald_codec::EventError> for TransportError {
+    fn from(error: herald_codec::EventError) -> TransportError {
+        TransportError::Encode(error)
+    }
 }
 
 /// Where a replay starts.

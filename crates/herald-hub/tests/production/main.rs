@@ -16,6 +16,7 @@ mod bodies;
 mod cors;
 mod durable;
 mod http2;
+mod jwks;
 mod lean;
 mod limits;
 mod ops;
