@@ -70,6 +70,12 @@ impl ServeProcess {
         self.stderr.as_mut().expect("stderr not drained")
     }
 
+    /// Takes the stderr lines not read yet, for the caller to read (and keep reading, so that
+    /// the pipe never fills up).
+    pub(crate) fn take_stderr(&mut self) -> Option<Lines<BufReader<ChildStderr>>> {
+        self.stderr.take()
+    }
+
     /// Reads the rest of stderr on a thread of its own, so that the pipe never fills up.
     pub(crate) fn drain_stderr(&mut self) {
         if let Some(lines) = self.stderr.take() {
