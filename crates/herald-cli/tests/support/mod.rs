@@ -30,7 +30,8 @@ pub(crate) struct ServeProcess {
     pub(crate) banner: Vec<String>,
     stderr: Option<Lines<BufReader<ChildStderr>>>,
     /// The stderr lines still to come once [`ServeProcess::lines_until`] took the pipe.
-    rest: Option<mpsc::Receiver<String>>,
+    /// Behind a lock only so that a process can be shared between test threads.
+    rest: Option<std::sync::Mutex<mpsc::Receiver<String>>>,
 }
 
 /// Spawns `command` (a `herald serve` invocation) and reads its stderr until it has announced
@@ -127,14 +128,19 @@ impl ServeProcess {
                 }
             }
         });
-        self.rest = Some(rx);
+        self.rest = Some(std::sync::Mutex::new(rx));
         self.more_lines_until(needle, within)
     }
 
     /// The stderr lines that arrived after [`ServeProcess::lines_until`], waiting until one
     /// contains `needle` or `within` is over.
     pub(crate) fn more_lines_until(&mut self, needle: &str, within: Duration) -> Vec<String> {
-        let rx = self.rest.as_ref().expect("lines_until first");
+        let rx = self
+            .rest
+            .as_mut()
+            .expect("lines_until first")
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let deadline = Instant::now() + within;
         let mut seen = Vec::new();
         while !seen.iter().any(|l: &String| l.contains(needle)) {
@@ -144,6 +150,12 @@ impl ServeProcess {
             }
         }
         seen
+    }
+
+    /// Takes the stderr lines not read yet, for the caller to read (and keep reading, so that
+    /// the pipe never fills up).
+    pub(crate) fn take_stderr(&mut self) -> Option<Lines<BufReader<ChildStderr>>> {
+        self.stderr.take()
     }
 
     /// Reads the rest of stderr on a thread of its own, so that the pipe never fills up.

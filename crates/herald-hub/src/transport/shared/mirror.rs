@@ -11,6 +11,10 @@
 //!   it read them), or a new epoch (the engine lost its data): the node's history can no longer
 //!   answer resumes exactly, so it is reloaded from the log's tail and every subscriber of the
 //!   node is disconnected, to resume knowingly (an ID that is gone is answered as unknown).
+//!   A new epoch is seen in the log's head, and in every entry read: a new log may already hold
+//!   more entries than the node had read of the old one, and its entries past the node's cursor
+//!   must not be delivered as if they followed what the node read (the new log's first ones
+//!   would be missed without anyone knowing).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -80,6 +84,8 @@ struct State {
 enum Resync {
     /// Offset `found` came where `expected` was due.
     Gap { expected: u64, found: u64 },
+    /// An entry of another epoch was read.
+    Epoch,
 }
 
 impl Mirror {
@@ -188,6 +194,14 @@ impl Mirror {
         let head = self.log.head().await?;
         let keep = self.state().history_limit();
         let entries = self.log.tail(head.cursor, keep).await?;
+        if entries
+            .iter()
+            .any(|e| e.epoch.is_some() && e.epoch != head.epoch)
+        {
+            return Err(super::LogError(
+                "the shared log changed epoch while its tail was read".to_owned(),
+            ));
+        }
         let mut state = self.state();
         if state.epoch.is_some() && state.epoch != head.epoch {
             self.epoch_changes.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +233,14 @@ impl Mirror {
         let mut state = self.state();
         let mut newest = None;
         for entry in entries {
+            if let Some(epoch) = &entry.epoch {
+                match &state.epoch {
+                    Some(ours) if ours != epoch => return Err(Resync::Epoch),
+                    Some(_) => {}
+                    // The log was empty when loaded: its first entry tells its epoch.
+                    None => state.epoch = Some(epoch.clone()),
+                }
+            }
             let expected = state.cursor.get(entry.channel) + 1;
             if entry.offset < expected {
                 continue; // Read already.
@@ -373,7 +395,7 @@ pub(super) async fn run(mirror: Arc<Mirror>) {
                     recovered(&mirror, &mut down, &mut backoff);
                     let applied = mirror.apply(entries);
                     // Under steady load the reads never come back empty: look at the head
-                    // now and then anyway, for the lag and the epoch.
+                    // now and then anyway, for the lag (and the epoch).
                     if applied.is_ok() && looked.elapsed() >= LOOK_EVERY {
                         looked = tokio::time::Instant::now();
                         if let Ok(head) = mirror.log.head().await
@@ -382,15 +404,20 @@ pub(super) async fn run(mirror: Arc<Mirror>) {
                             continue 'load;
                         }
                     }
-                    if let Err(Resync::Gap { expected, found }) = applied {
-                        mirror.gaps.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            expected,
-                            found,
-                            "this node lagged past the shared log's bound: history reloaded, \
-                             subscribers disconnected to resume"
-                        );
-                        continue 'load;
+                    match applied {
+                        Ok(()) => {}
+                        Err(Resync::Gap { expected, found }) => {
+                            mirror.gaps.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                expected,
+                                found,
+                                "this node lagged past the shared log's bound: history \
+                                 reloaded, subscribers disconnected to resume"
+                            );
+                            continue 'load;
+                        }
+                        // Counted and said by the reload, which reads the new epoch.
+                        Err(Resync::Epoch) => continue 'load,
                     }
                 }
                 Err(error) => {

@@ -88,6 +88,9 @@ pub struct Entry {
     pub offset: u64,
     /// What it holds (an update as JSON).
     pub data: Vec<u8>,
+    /// The epoch of the log it was appended to (`None` if the engine does not record it): an
+    /// entry of another epoch than the mirror's is never taken for what follows its cursor.
+    pub epoch: Option<String>,
 }
 
 /// The state of the engine's logs.

@@ -1,9 +1,10 @@
 //! The Redis Streams engine: each channel is a stream whose entry IDs are the offsets
 //! (`<offset>-0`), and a hash holds the epoch and each channel's counter. One Lua script appends
 //! in one round trip: it sets the epoch if there is none, refuses an ID appended within the
-//! dedupe window, takes the next offset and adds the entry, trimming the stream to its bound
-//! (`MAXLEN ~`). No Pub/Sub: a blocking `XREAD` wakes the readers as fast, batches under load,
-//! and drops nothing.
+//! dedupe window, takes the next offset and adds the entry with the epoch beside its data (so
+//! that a reader whose cursor is past the first offsets of a new log never takes them for the
+//! continuation of the old one), trimming the stream to its bound (`MAXLEN ~`). No Pub/Sub: a
+//! blocking `XREAD` wakes the readers as fast, batches under load, and drops nothing.
 //!
 //! Keys share the hash tag `{<prefix>}`, so that a Redis Cluster keeps them in one slot:
 //! `{herald}:meta`, `{herald}:updates`, `{herald}:events`, `{herald}:id:<update ID>`, and for
@@ -44,7 +45,7 @@ local offset = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 if offset == 1 then
   redis.call('DEL', KEYS[2])
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'd', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], offset .. '-0', 'd', ARGV[4], 'e', epoch)
 if KEYS[3] then
   redis.call('SET', KEYS[3], offset, 'EX', ARGV[5])
 end
@@ -174,17 +175,27 @@ fn offset_of(id: &str) -> Option<u64> {
     id.split_once('-').and_then(|(ms, _)| ms.parse().ok())
 }
 
+fn bytes_of(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes.clone()),
+        Value::SimpleString(text) => Some(text.clone().into_bytes()),
+        _ => None,
+    }
+}
+
 fn entry(channel: Channel, id: &StreamId) -> Option<Entry> {
     let offset = offset_of(&id.id)?;
-    let data = match id.map.get("d")? {
-        Value::BulkString(bytes) => bytes.clone(),
-        Value::SimpleString(text) => text.clone().into_bytes(),
-        _ => return None,
-    };
+    let data = bytes_of(id.map.get("d")?)?;
+    let epoch = id
+        .map
+        .get("e")
+        .and_then(bytes_of)
+        .and_then(|e| String::from_utf8(e).ok());
     Some(Entry {
         channel,
         offset,
         data,
+        epoch,
     })
 }
 
