@@ -216,6 +216,9 @@ impl Mirror {
         state.cursor = head.cursor;
         let mut loaded = 0;
         for entry in entries {
+            if entry.channel == Channel::Control {
+                continue; // Not applied by this version of the hub.
+            }
             if let Some(record) = state.record(&entry) {
                 state.keep(entry.channel, record.0, record.1);
                 loaded += 1;
@@ -252,12 +255,21 @@ impl Mirror {
                         found: entry.offset,
                     });
                 }
-                // Subscription events are bounded apart and may be flooded: a node that missed
-                // some carries on rather than disconnecting everyone.
+                // Subscription events (and control actions) are bounded apart and may be
+                // flooded: a node that missed some carries on rather than disconnecting
+                // everyone.
                 self.gaps.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(expected, found = entry.offset, "subscription events missed");
+                tracing::warn!(
+                    channel = entry.channel.name(),
+                    expected,
+                    found = entry.offset,
+                    "entries of the shared log missed"
+                );
             }
             state.cursor.set(entry.channel, entry.offset);
+            if entry.channel == Channel::Control {
+                continue; // Not applied by this version of the hub.
+            }
             if let Some((record, at)) = state.record(&entry) {
                 state.keep(entry.channel, record.clone(), at);
                 self.fanout.deliver(&record);
@@ -337,6 +349,7 @@ impl State {
         match channel {
             Channel::Updates => self.history.push_update(record, at),
             Channel::Events => self.history.push_event(record, at),
+            Channel::Control => {}
         }
     }
 }

@@ -44,23 +44,35 @@ pub enum Channel {
     Updates,
     /// Subscription events, bounded apart.
     Events,
+    /// Actions every node applies (never delivered to subscribers, never in history).
+    Control,
 }
 
 impl Channel {
     /// Every channel, in the order of [`Cursor`]'s offsets.
-    pub const ALL: [Channel; 2] = [Channel::Updates, Channel::Events];
+    pub const ALL: [Channel; 3] = [Channel::Updates, Channel::Events, Channel::Control];
 
     fn index(self) -> usize {
         match self {
             Channel::Updates => 0,
             Channel::Events => 1,
+            Channel::Control => 2,
+        }
+    }
+
+    /// The channel's name, which engines use to name its log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Updates => "updates",
+            Channel::Events => "events",
+            Channel::Control => "control",
         }
     }
 }
 
 /// How far the logs go, or have been read: an offset per channel (zero: none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Cursor([u64; 2]);
+pub struct Cursor([u64; 3]);
 
 impl Cursor {
     /// The offset of `channel`.

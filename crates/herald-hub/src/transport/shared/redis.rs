@@ -79,7 +79,8 @@ pub struct RedisLog {
     client: Client,
     options: RedisOptions,
     meta: String,
-    streams: [String; 2],
+    /// The stream of each channel, in the order of [`Channel::ALL`].
+    streams: Vec<String>,
     /// The roll call: node -> when it last said it was alive (ms).
     nodes: String,
     script: Script,
@@ -115,7 +116,10 @@ impl RedisLog {
         let tag = format!("{{{}}}", options.prefix);
         Ok(RedisLog {
             meta: format!("{tag}:meta"),
-            streams: [format!("{tag}:updates"), format!("{tag}:events")],
+            streams: Channel::ALL
+                .iter()
+                .map(|c| format!("{tag}:{}", c.name()))
+                .collect(),
             nodes: format!("{tag}:nodes"),
             client,
             options,
@@ -128,13 +132,6 @@ impl RedisLog {
 
     fn stream(&self, channel: Channel) -> &str {
         &self.streams[channel.index()]
-    }
-
-    fn counter(channel: Channel) -> &'static str {
-        match channel {
-            Channel::Updates => "updates",
-            Channel::Events => "events",
-        }
     }
 
     /// The shared connection, connected on first use (and again after a failed attempt).
@@ -216,7 +213,7 @@ impl SharedLog for RedisLog {
             }
             invocation
                 .arg(epoch)
-                .arg(Self::counter(channel))
+                .arg(channel.name())
                 .arg(self.stream_len())
                 .arg(data)
                 .arg(self.options.dedupe_window.as_secs().max(1));
@@ -235,18 +232,28 @@ impl SharedLog for RedisLog {
     fn head(&self) -> BoxFuture<'_, Result<Head, LogError>> {
         Box::pin(async move {
             let mut connection = self.commands().await?;
-            let (epoch, updates, events): (Option<String>, Option<u64>, Option<u64>) =
-                redis::cmd("HMGET")
-                    .arg(&self.meta)
-                    .arg("epoch")
-                    .arg(Self::counter(Channel::Updates))
-                    .arg(Self::counter(Channel::Events))
+            let mut fields = redis::cmd("HMGET");
+            fields.arg(&self.meta).arg("epoch");
+            for channel in Channel::ALL {
+                fields.arg(channel.name());
+            }
+            let (epoch, offsets): (Option<String>, Vec<Option<u64>>) = {
+                let mut values: Vec<Option<String>> = fields
                     .query_async(&mut connection)
                     .await
                     .map_err(unavailable)?;
+                let epoch = values.first_mut().and_then(Option::take);
+                let offsets = values
+                    .iter()
+                    .skip(1)
+                    .map(|v| v.as_deref().and_then(|v| v.parse().ok()))
+                    .collect();
+                (epoch, offsets)
+            };
             let mut cursor = Cursor::default();
-            cursor.set(Channel::Updates, updates.unwrap_or(0));
-            cursor.set(Channel::Events, events.unwrap_or(0));
+            for (channel, offset) in Channel::ALL.into_iter().zip(offsets) {
+                cursor.set(channel, offset.unwrap_or(0));
+            }
             Ok(Head { epoch, cursor })
         })
     }
@@ -298,10 +305,13 @@ impl SharedLog for RedisLog {
                 .arg("BLOCK")
                 .arg(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
                 .arg("STREAMS")
-                .arg(&self.streams[0])
-                .arg(&self.streams[1])
-                .arg(format!("{}-0", after.get(Channel::Updates)))
-                .arg(format!("{}-0", after.get(Channel::Events)))
+                .arg(&self.streams)
+                .arg(
+                    Channel::ALL
+                        .iter()
+                        .map(|&c| format!("{}-0", after.get(c)))
+                        .collect::<Vec<_>>(),
+                )
                 .query_async(connection)
                 .await;
             let reply = match result {
@@ -314,10 +324,11 @@ impl SharedLog for RedisLog {
             };
             let mut entries = Vec::new();
             for key in reply.map(|r| r.keys).unwrap_or_default() {
-                let channel = if key.key == self.streams[0] {
-                    Channel::Updates
-                } else {
-                    Channel::Events
+                let Some(channel) = Channel::ALL
+                    .into_iter()
+                    .find(|&c| self.stream(c) == key.key)
+                else {
+                    continue;
                 };
                 entries.extend(key.ids.iter().filter_map(|id| entry(channel, id)));
             }
