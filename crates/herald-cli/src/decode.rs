@@ -24,6 +24,9 @@ use serde::Serialize;
 /// set none. Bytes that are not UTF-8 become U+FFFD; an event without its blank line at the end
 /// of input is dropped, as browsers drop it.
 ///
+/// When nothing was dispatched and some lines had a field name event streams never use (an HTML
+/// page, random bytes), a warning on stderr says the input does not look like an event stream.
+///
 /// Exit status: 0 on success; 1 if reading failed or an event was dropped because it broke a
 /// size limit (each such event is reported on stderr).
 #[derive(Debug, clap::Args)]
@@ -93,9 +96,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut chunk = vec![0u8; 64 * 1024];
     let mut dropped = 0usize;
-    match decode_all(&mut stdin, &mut out, &mut decoder, &mut chunk, &mut dropped) {
+    let mut census = FieldCensus::default();
+    match decode_all(
+        &mut stdin,
+        &mut out,
+        &mut decoder,
+        &mut chunk,
+        &mut dropped,
+        &mut census,
+    ) {
         Err(error) if is_broken_pipe(&error) => return Ok(ExitCode::SUCCESS),
         other => other?,
+    }
+    if census.dispatched == 0 && census.unknown > 0 {
+        warn_not_a_stream(census.unknown);
     }
     Ok(if dropped == 0 {
         ExitCode::SUCCESS
@@ -110,6 +124,7 @@ fn decode_all(
     decoder: &mut Decoder,
     chunk: &mut [u8],
     dropped: &mut usize,
+    census: &mut FieldCensus,
 ) -> anyhow::Result<()> {
     loop {
         let read = match input.read(chunk) {
@@ -118,6 +133,9 @@ fn decode_all(
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(error).context("reading standard input failed"),
         };
+        if census.dispatched == 0 {
+            census.feed(&chunk[..read]);
+        }
         // Events are written as they are found, straight from the borrowed frames.
         let mut wrote = false;
         let mut failed = Ok(());
@@ -126,7 +144,10 @@ fn decode_all(
                 return; // the output is gone: nothing more can be written
             }
             failed = match frame {
-                Ok(FrameRef::Event(event)) => write_line(out, &EventLine::from(event)),
+                Ok(FrameRef::Event(event)) => {
+                    census.dispatched += 1;
+                    write_line(out, &EventLine::from(event))
+                }
                 Ok(FrameRef::Comment(comment)) => write_line(out, &CommentLine { comment }),
                 Ok(FrameRef::Retry(_)) => return,
                 Err(error) => {
@@ -152,6 +173,73 @@ fn decode_all(
     write_line(out, &end)?;
     out.flush()?;
     Ok(())
+}
+
+#[allow(clippy::print_stderr)]
+fn warn_not_a_stream(unknown: u64) {
+    let lines = if unknown == 1 {
+        "line has"
+    } else {
+        "lines have"
+    };
+    eprintln!(
+        "herald decode: warning: no event was dispatched, and {unknown} {lines} a field name \
+         event streams never use (only data, event, id and retry mean something): is the \
+         input a text/event-stream?"
+    );
+}
+
+/// Counts the lines whose field name an event stream never uses, until an event is
+/// dispatched: the sign of an input that is not an event stream.
+#[derive(Debug, Default)]
+struct FieldCensus {
+    /// Events dispatched so far.
+    dispatched: u64,
+    /// Lines with an unknown field name.
+    unknown: u64,
+    /// The current line's field name so far (its first bytes).
+    name: Vec<u8>,
+    /// Whether the current line's field name is over (a `:` was seen).
+    named: bool,
+    /// Whether the previous byte was CR (a CRLF's LF ends nothing more).
+    after_cr: bool,
+}
+
+impl FieldCensus {
+    /// Longer names are unknown whatever follows.
+    const LONGEST: usize = 8;
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            let after_cr = std::mem::replace(&mut self.after_cr, byte == b'\r');
+            match byte {
+                b'\n' if after_cr => {}
+                b'\r' | b'\n' => {
+                    if !self.named {
+                        self.classify();
+                    }
+                    self.name.clear();
+                    self.named = false;
+                }
+                b':' if !self.named => {
+                    self.named = true;
+                    self.classify();
+                }
+                _ if !self.named && self.name.len() <= Self::LONGEST => self.name.push(byte),
+                _ => {}
+            }
+        }
+    }
+
+    fn classify(&mut self) {
+        let name = self
+            .name
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&self.name);
+        if !name.is_empty() && !matches!(name, b"data" | b"event" | b"id" | b"retry") {
+            self.unknown += 1;
+        }
+    }
 }
 
 #[allow(clippy::print_stderr)]

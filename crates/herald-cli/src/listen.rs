@@ -18,9 +18,10 @@ use crate::decode::write_event_line;
 ///
 ///   {"type":"message","data":"...","id":"..."}
 ///
-/// Connection state changes (open, lost and reconnecting, closed) go to stderr. The stream is
-/// reconnected after a network error or its end, after the server's `retry` delay (3 s until
-/// it sets one), sending Last-Event-ID.
+/// Connection state changes (open, lost and reconnecting, cannot connect and retrying, closed)
+/// go to stderr. The stream is reconnected after a network error or its end, after the
+/// server's `retry` delay (3 s until it sets one), sending Last-Event-ID. Durations are
+/// written `500ms`, `10s`, `1m` or as a number of seconds, as in every herald command.
 ///
 /// Exit status: 0 once --max-events events were printed, or when the server answers
 /// 204 No Content (it asks clients to stop); 1 when the connection fails for good (a status
@@ -49,18 +50,21 @@ pub(crate) struct Args {
     /// The request method (default GET, or POST with --data).
     #[arg(short = 'X', long, value_name = "METHOD")]
     method: Option<String>,
-    /// Send this request body on every connection; @FILE reads it from a file, @- from stdin.
+    /// Send this request body on every connection; @FILE reads it from a file, - (or @-) from
+    /// stdin.
     #[arg(short = 'd', long, value_name = "BODY")]
     data: Option<String>,
     /// Exit with status 0 after printing this many events (at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_events: Option<u64>,
-    /// Give up on a connection attempt that gets no response head within SECONDS.
-    #[arg(long, value_name = "SECONDS")]
-    connect_timeout: Option<f64>,
-    /// Reconnect when the stream stays silent (keep-alive comments included) for SECONDS.
-    #[arg(long, value_name = "SECONDS")]
-    idle_timeout: Option<f64>,
+    /// Give up on a connection attempt that gets no response head within DURATION (`10s`,
+    /// `500ms`, or a number of seconds).
+    #[arg(long, value_name = "DURATION", value_parser = timeout)]
+    connect_timeout: Option<Duration>,
+    /// Reconnect when the stream stays silent (keep-alive comments included) for DURATION
+    /// (`1m`, `45s`, or a number of seconds).
+    #[arg(long, value_name = "DURATION", value_parser = timeout)]
+    idle_timeout: Option<Duration>,
     /// Also retry on 429 and 5xx answers (honouring Retry-After), as streaming APIs expect.
     #[arg(long)]
     retry_transient: bool,
@@ -98,18 +102,20 @@ fn source(args: &Args) -> anyhow::Result<EventSource> {
         builder = builder.last_event_id(id);
     }
     if let Some(data) = &args.data {
-        builder = builder.method(http::Method::POST).body(body(data)?);
+        builder = builder
+            .method(http::Method::POST)
+            .body(crate::input::data(data)?);
     }
     if let Some(method) = &args.method {
         let method = http::Method::from_bytes(method.as_bytes())
             .with_context(|| format!("invalid method {method:?}"))?;
         builder = builder.method(method);
     }
-    if let Some(seconds) = args.connect_timeout {
-        builder = builder.connect_timeout(seconds_arg(seconds, "--connect-timeout")?);
+    if let Some(timeout) = args.connect_timeout {
+        builder = builder.connect_timeout(timeout);
     }
-    if let Some(seconds) = args.idle_timeout {
-        builder = builder.idle_timeout(seconds_arg(seconds, "--idle-timeout")?);
+    if let Some(timeout) = args.idle_timeout {
+        builder = builder.idle_timeout(timeout);
     }
     if args.retry_transient {
         builder = builder.status_policy(StatusPolicy::RetryTransient);
@@ -130,24 +136,12 @@ fn source(args: &Args) -> anyhow::Result<EventSource> {
     Ok(builder.build()?)
 }
 
-fn body(data: &str) -> anyhow::Result<Vec<u8>> {
-    match data.strip_prefix('@') {
-        Some("-") => {
-            let mut body = Vec::new();
-            io::Read::read_to_end(&mut io::stdin(), &mut body).context("reading stdin")?;
-            Ok(body)
-        }
-        Some(path) => std::fs::read(path).with_context(|| format!("reading {path}")),
-        None => Ok(data.as_bytes().to_vec()),
-    }
-}
-
-fn seconds_arg(seconds: f64, flag: &str) -> anyhow::Result<Duration> {
-    let duration = Duration::try_from_secs_f64(seconds)
-        .with_context(|| format!("{flag}: invalid duration"))?;
+/// A timeout in the duration syntax every Herald flag takes (bare numbers are seconds).
+fn timeout(text: &str) -> Result<Duration, String> {
+    let duration = herald_hub::config::duration_text::parse(text)?;
     if duration.is_zero() {
         // A zero timeout would end every attempt at once, reconnecting in a loop.
-        bail!("{flag}: must be more than 0");
+        return Err("must be more than 0".to_owned());
     }
     Ok(duration)
 }
@@ -159,6 +153,8 @@ async fn listen(args: Args) -> anyhow::Result<ExitCode> {
     let mut source = source(&args)?;
     let mut out = io::stdout().lock();
     let mut printed = 0u64;
+    // Whether the current connection got its response: a failure before that is not a loss.
+    let mut open = false;
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     status(&format!("connecting to {}", source.url()));
@@ -173,6 +169,7 @@ async fn listen(args: Args) -> anyhow::Result<ExitCode> {
         };
         match item {
             Some(Ok(Item::Open(opened))) => {
+                open = true;
                 status(&format!("open: {} ({:?})", opened.url(), opened.version()));
             }
             Some(Ok(Item::Message(event))) => {
@@ -188,7 +185,8 @@ async fn listen(args: Args) -> anyhow::Result<ExitCode> {
                 printed += 1;
                 if args.max_events.is_some_and(|max| printed >= max) {
                     source.close();
-                    status(&format!("closed after {printed} events"));
+                    let events = if printed == 1 { "event" } else { "events" };
+                    status(&format!("closed after {printed} {events}"));
                     return Ok(ExitCode::SUCCESS);
                 }
             }
@@ -201,10 +199,14 @@ async fn listen(args: Args) -> anyhow::Result<ExitCode> {
                 });
             }
             Some(Err(error)) if error.is_decode() => status(&describe(&error)),
-            Some(Err(error)) => status(&format!(
-                "connection lost: {}; reconnecting",
-                describe(&error)
-            )),
+            Some(Err(error)) => {
+                let what = if std::mem::take(&mut open) {
+                    "connection lost: {}; reconnecting"
+                } else {
+                    "cannot connect: {}; retrying"
+                };
+                status(&what.replace("{}", &describe(&error)));
+            }
             None => {
                 status("closed");
                 return Ok(ExitCode::FAILURE);

@@ -2,6 +2,7 @@
 
 mod bench;
 mod decode;
+mod input;
 mod listen;
 mod publish;
 mod serve;
@@ -16,12 +17,19 @@ struct Cli {
     command: Command,
 }
 
+/// The commands, the main job first.
 #[derive(Debug, Subcommand)]
 enum Command {
-    Decode(decode::Args),
-    Listen(listen::Args),
     Serve(serve::Args),
     Publish(publish::Args),
+    Listen(listen::Args),
+    Decode(decode::Args),
+    #[command(after_help = "Examples:
+  herald bench fanout --hub http://127.0.0.1:8080/.well-known/mercure --token \"$TOKEN\" \\
+      --subscribers 1000 --messages 2000 --rate 1000 --hub-pid \"$(pgrep -x herald)\"
+  herald bench connections --hub http://127.0.0.1:8080/.well-known/mercure --subscribers 10000
+  herald bench fanout --hub http://127.0.0.1:8081/sub --publish-style nchan \\
+      --publish-url http://127.0.0.1:8081/pub --subscribers 100 --json")]
     Bench(bench::Args),
 }
 

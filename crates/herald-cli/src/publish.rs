@@ -16,7 +16,16 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
 /// Publish one update to a hub and print the ID the hub gave it.
+///
+/// Exit status: 0 when the hub accepted the update; 1 when it refused it (its status and
+/// reason are printed) or could not be reached.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  herald publish --token \"$TOKEN\" --topic https://example.com/books/1 --data '{\"stock\":3}'
+  herald publish --token \"$TOKEN\" --topic https://example.com/books/1 --data @update.json
+  ./report | herald publish --token \"$TOKEN\" --topic urn:reports --data - --private
+  herald publish --hub https://hub.example.com/.well-known/mercure --cacert ca.pem \\
+      --token \"$TOKEN\" --topic https://example.com/books/1 --type stock --id s-42 --data 3")]
 pub(crate) struct Args {
     /// The hub's URL (`http` or `https`).
     #[arg(
@@ -28,8 +37,8 @@ pub(crate) struct Args {
     /// The update's topic; repeat it for alternate topics (the first is the canonical one).
     #[arg(long, required = true)]
     topic: Vec<String>,
-    /// The payload.
-    #[arg(long, default_value = "")]
+    /// The payload; @FILE reads it from a file, - (or @-) from standard input.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     data: String,
     /// Deliver only to subscribers whose token allows it.
     #[arg(long)]
@@ -53,12 +62,12 @@ pub(crate) struct Args {
 }
 
 impl Args {
-    fn form(&self) -> String {
+    fn form(&self, data: &str) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
         for topic in &self.topic {
             form.append_pair("topic", topic);
         }
-        form.append_pair("data", &self.data);
+        form.append_pair("data", data);
         if self.private {
             form.append_pair("private", "on");
         }
@@ -76,12 +85,14 @@ impl Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let data = String::from_utf8(crate::input::data(&args.data)?)
+        .map_err(|_| anyhow::anyhow!("the data ({}) is not UTF-8 text", args.data))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     let id = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(30), post(&args))
+        tokio::time::timeout(Duration::from_secs(30), post(&args, &data))
             .await
             .context("the hub did not answer within 30 s")?
     })?;
@@ -122,7 +133,7 @@ fn client(cacert: Option<&Path>) -> anyhow::Result<HttpsClient> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
-async fn post(args: &Args) -> anyhow::Result<String> {
+async fn post(args: &Args, data: &str) -> anyhow::Result<String> {
     let url = &args.hub;
     if !matches!(url.scheme(), "http" | "https") {
         bail!("the hub URL must be http or https: {url}");
@@ -136,7 +147,7 @@ async fn post(args: &Args) -> anyhow::Result<String> {
         request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
     }
     let request = request
-        .body(Full::new(Bytes::from(args.form())))
+        .body(Full::new(Bytes::from(args.form(data))))
         .context("building the request")?;
     let response = client
         .request(request)

@@ -154,3 +154,38 @@ fn help_documents_the_output_format() {
         "{help}"
     );
 }
+
+#[test]
+fn input_that_is_not_an_event_stream_gets_a_warning() {
+    let page =
+        b"<!DOCTYPE html>\n<html><head><title>Not found</title></head>\n<body>404</body></html>\n";
+    let output = decode(page, &[]);
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: no event was dispatched"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 lines"), "{stderr}");
+
+    let random: Vec<u8> = (0u32..4096)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let output = decode(&random, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is the input a text/event-stream?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_event_stream_without_events_or_with_odd_lines_is_not_warned_about() {
+    // Comments, a retry and blank lines: nothing dispatched, but nothing foreign either.
+    let quiet = decode(b": keep-alive\n\nretry: 100\n\n", &[]);
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+    // A foreign field beside real events: the stream dispatched, so no warning.
+    let mixed = decode(b"x-custom: 1\ndata: hi\n\n", &[]);
+    assert!(mixed.stderr.is_empty(), "{mixed:?}");
+    assert_eq!(stdout_lines(&mixed).len(), 2);
+}

@@ -334,11 +334,86 @@ fn a_non_ascii_last_event_id_is_sent_back_as_utf_8() {
 fn a_zero_or_negative_timeout_is_a_usage_error() {
     for (flag, value) in [("--idle-timeout", "0"), ("--connect-timeout", "-1")] {
         let output = finish(listen(&[&format!("{flag}={value}"), "http://127.0.0.1:9/"]));
-        assert_eq!(output.status.code(), Some(1), "{flag} {value}");
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}");
         assert!(
             text(&output.stderr).contains(flag),
             "{}",
             text(&output.stderr)
         );
     }
+}
+
+#[test]
+fn timeouts_take_the_duration_forms_serve_takes_and_bare_seconds() {
+    // The first stream goes silent; the idle timeout ends it and the reconnection gets the
+    // second event. Both spellings must work the same.
+    for value in ["300ms", "0.3"] {
+        let (addr, requests) = server(vec![
+            sse("retry: 20\ndata: a\n\n", true),
+            sse("data: b\n\n", true),
+        ]);
+        let output = finish(listen(&[
+            "--idle-timeout",
+            value,
+            "--connect-timeout",
+            "5s",
+            "--max-events",
+            "2",
+            &format!("http://{addr}/"),
+        ]));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{value}: {stderr}");
+        assert_eq!(
+            text(&output.stdout),
+            "message\na\n\nmessage\nb\n\n",
+            "{value}"
+        );
+        assert!(stderr.contains("closed after 2 events"), "{stderr}");
+        for _ in 0..2 {
+            requests
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a request");
+        }
+    }
+}
+
+#[test]
+fn a_connection_that_never_opened_is_not_called_lost_and_one_event_is_singular() {
+    // Nothing listens on the first port: the attempt fails before any response.
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let refused = closed.local_addr().expect("address");
+    drop(closed);
+    let mut child = listen(&["--max-events", "1", &format!("http://{refused}/")]);
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.iter().any(|l: &String| l.contains("cannot connect")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("cannot connect")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains("connection lost")),
+        "{seen:?}"
+    );
+
+    let (addr, _requests) = server(vec![sse("data: one\n\n", true)]);
+    let output = finish(listen(&["--max-events", "1", &format!("http://{addr}/")]));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("closed after 1 event\n"), "{stderr}");
 }

@@ -2,14 +2,11 @@
 //! keys, `--print-config`, `--log-format json`, and the production flags reaching the running
 //! hub (CORS, limits, metrics, readiness) on the real binary.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 mod support;
 
-use support::{ServeProcess, herald, spawn_serve};
+use support::{ServeProcess, herald, request, response_head, spawn_serve};
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("herald runs")
@@ -20,23 +17,6 @@ fn start(args: &[&str]) -> ServeProcess {
         herald().args(["serve", "--addr", "127.0.0.1:0"]).args(args),
         1,
     )
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns the whole answer.
-fn request(authority: &str, head: &str, body: &str) -> String {
-    let mut socket = TcpStream::connect(authority).expect("connect");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    write!(
-        socket,
-        "{head}\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).expect("read");
-    answer
 }
 
 #[test]
@@ -65,7 +45,7 @@ fn print_config_merges_file_variables_and_flags_and_masks_secrets() {
         "jwt-key = \"********\"",
         "subscriber-jwt-key = \"********\"",
         "cors-origin = [\"https://a.example\"]",
-        "publish-rate = 1000",
+        "publish-rate = 0",
         "grace-period = \"10s\"",
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
@@ -172,4 +152,194 @@ fn production_flags_reach_the_running_hub() {
         "{metrics}"
     );
     assert!(metrics.contains("herald_rejected_requests_total{reason=\"url_too_long\"} 1"));
+}
+
+/// `herald serve --print-config` with these flags and variables; its stdout.
+fn print_config(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = run(herald()
+        .args(["serve", "--print-config"])
+        .args(args)
+        .envs(env.iter().copied()));
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+#[test]
+fn print_config_shows_what_development_mode_and_mercure_variables_put_in_force() {
+    let development = print_config(&[], &[]);
+    assert!(
+        development.starts_with("# development mode"),
+        "{development}"
+    );
+    for line in ["anonymous = true", "subscriptions = true", "ui = true"] {
+        assert!(has_line(&development, line), "{line} in\n{development}");
+    }
+    assert!(
+        development.contains("\"http://localhost:*\""),
+        "{development}"
+    );
+
+    let explicit = print_config(
+        &["--anonymous=false", "--subscriptions=false", "--ui=false"],
+        &[],
+    );
+    for line in ["anonymous = false", "subscriptions = false", "ui = false"] {
+        assert!(has_line(&explicit, line), "{line} in\n{explicit}");
+    }
+
+    let mercure = print_config(
+        &[],
+        &[
+            ("MERCURE_PUBLISHER_JWT_KEY", "pub-secret"),
+            ("MERCURE_SUBSCRIBER_JWT_KEY", "sub-secret"),
+            ("MERCURE_SUBSCRIBER_JWT_ALG", "HS512"),
+        ],
+    );
+    assert!(!mercure.contains("development"), "{mercure}");
+    for line in [
+        "publisher-jwt-key = \"********\"",
+        "subscriber-jwt-key = \"********\"",
+        "subscriber-jwt-alg = \"HS512\"",
+        "anonymous = false",
+        "ui = false",
+    ] {
+        assert!(has_line(&mercure, line), "{line} in\n{mercure}");
+    }
+    assert!(!mercure.contains("secret"), "{mercure}");
+}
+
+#[test]
+fn development_mode_never_overrides_an_explicit_setting() {
+    let running = start(&["--anonymous=false", "--subscriptions=false"]);
+    let authority = running.authority();
+    let anonymous = request(authority, "GET /.well-known/mercure?topic=t HTTP/1.1", "");
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let api = request(
+        authority,
+        "GET /.well-known/mercure/subscriptions HTTP/1.1",
+        "",
+    );
+    assert!(api.starts_with("HTTP/1.1 404"), "{api}");
+    // The banner says what is in force.
+    assert!(
+        running
+            .banner
+            .iter()
+            .any(|l| l.contains("anonymous subscribers: off; subscriptions API: off")),
+        "{:?}",
+        running.banner
+    );
+}
+
+#[test]
+fn development_mode_lets_pages_on_loopback_origins_in_and_says_so() {
+    let running = start(&[]);
+    assert!(
+        running
+            .banner
+            .iter()
+            .any(|l| l.contains("CORS") && l.contains("http://localhost:*")),
+        "{:?}",
+        running.banner
+    );
+    let authority = running.authority();
+    let preflight = request(
+        authority,
+        "OPTIONS /.well-known/mercure HTTP/1.1\r\nOrigin: http://localhost:3000\r\n\
+         Access-Control-Request-Method: GET",
+        "",
+    );
+    assert!(preflight.starts_with("HTTP/1.1 204"), "{preflight}");
+    assert!(
+        preflight
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin: http://localhost:3000"),
+        "{preflight}"
+    );
+    let elsewhere = request(
+        authority,
+        "OPTIONS /.well-known/mercure HTTP/1.1\r\nOrigin: https://evil.example\r\n\
+         Access-Control-Request-Method: GET",
+        "",
+    );
+    assert!(elsewhere.starts_with("HTTP/1.1 403"), "{elsewhere}");
+}
+
+#[test]
+fn a_typo_in_the_file_gets_one_line_with_the_closest_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("herald.toml");
+    std::fs::write(&file, "jwt-key = \"k\"\nhistroy-size = 5\n").expect("write");
+    let output = run(herald().args(["serve", "--config"]).arg(&file));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("unknown key `histroy-size`"), "{stderr}");
+    assert!(stderr.contains("(line 2)"), "{stderr}");
+    assert!(stderr.contains("did you mean `history-size`?"), "{stderr}");
+    assert!(!stderr.contains("max-topics"), "not every key: {stderr}");
+}
+
+#[test]
+fn mercure_server_name_and_extra_directives_are_honoured() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("address").port()
+    };
+    let running = spawn_serve(
+        herald().args(["serve"]).envs([
+            ("SERVER_NAME", format!("http://127.0.0.1:{port}")),
+            ("MERCURE_PUBLISHER_JWT_KEY", "k".to_owned()),
+            ("MERCURE_SUBSCRIBER_JWT_KEY", "k".to_owned()),
+            (
+                "MERCURE_EXTRA_DIRECTIVES",
+                "anonymous\ncors_origins https://app.example\nsubscriptions".to_owned(),
+            ),
+        ]),
+        1,
+    );
+    assert_eq!(running.authority(), format!("127.0.0.1:{port}"));
+    let authority = running.authority();
+    let anonymous = response_head(
+        authority,
+        "GET /.well-known/mercure?topic=t HTTP/1.1\r\nOrigin: https://app.example",
+    );
+    assert!(anonymous.starts_with("HTTP/1.1 200"), "{anonymous}");
+    assert!(
+        anonymous
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin: https://app.example"),
+        "{anonymous}"
+    );
+    let api = request(
+        authority,
+        "GET /.well-known/mercure/subscriptions HTTP/1.1",
+        "",
+    );
+    assert!(api.starts_with("HTTP/1.1 401"), "the API exists: {api}");
+}
+
+#[test]
+fn a_mercure_directive_without_equivalent_stops_the_start_with_its_name() {
+    for (name, value) in [
+        ("MERCURE_EXTRA_DIRECTIVES", "anonymous\ndispatch_timeout 5s"),
+        ("SERVER_NAME", "localhost"),
+    ] {
+        let output = run(herald()
+            .args(["serve", "--addr", "127.0.0.1:0", "--jwt-key", "k"])
+            .env(name, value));
+        assert!(!output.status.success(), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let named = if name == "SERVER_NAME" {
+            "SERVER_NAME"
+        } else {
+            "dispatch_timeout"
+        };
+        assert!(stderr.contains(named), "{stderr}");
+    }
 }

@@ -14,9 +14,11 @@ use rustls_pki_types::pem::PemObject;
 use url::Url;
 
 use crate::backoff::{Backoff, DEFAULT_RECONNECTION_TIME, StatusPolicy};
-use crate::connect::{Connector, LAST_EVENT_ID, last_event_id_value};
-use crate::error::Error;
+use crate::connect::{LAST_EVENT_ID, last_event_id_value};
+use crate::error::{BoxError, Error};
 use crate::event_source::EventSource;
+use crate::http_client::{HttpClient, OwnSettings};
+use crate::transport::{Open, ProxyConfig, open_with};
 
 /// The most redirects followed for one connection, as fetch allows.
 pub const DEFAULT_MAX_REDIRECTS: usize = 20;
@@ -72,7 +74,14 @@ pub(crate) struct Config {
 /// [`cookie_store`](Self::cookie_store) as `withCredentials`), a 3 s reconnection time until the
 /// server sets one, 20 redirects at most, no timeouts, HTTP/2 when TLS negotiates it.
 ///
-/// Configuration errors (a bad URL, header or certificate) are reported by
+/// Proxies come from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, or
+/// their lowercase forms, with curl's rules; `localhost` and loopback addresses are always
+/// reached directly, as browsers do) unless set with [`proxy`](Self::proxy) or turned off with
+/// [`no_proxy`](Self::no_proxy). The
+/// connection can come from the application instead ([`connector`](Self::connector)), and so can
+/// the whole HTTP client ([`http_client`](Self::http_client)).
+///
+/// Configuration errors (a bad URL, header, certificate or proxy) are reported by
 /// [`build`](Self::build).
 #[derive(Debug)]
 #[must_use]
@@ -94,7 +103,22 @@ pub struct EventSourceBuilder {
     tls_config: Option<rustls::ClientConfig>,
     versions: Versions,
     decoder: DecoderBuilder,
+    connector: Option<Connector>,
+    proxy: ProxyConfig,
+    http_client: Option<HttpClient>,
+    /// Settings of the source's own HTTP client that were set, which an application's client
+    /// would silently ignore.
+    own_client_settings: Vec<&'static str>,
     error: Option<Error>,
+}
+
+/// An application's connector, boxed.
+struct Connector(Open);
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
 }
 
 impl EventSourceBuilder {
@@ -125,8 +149,20 @@ impl EventSourceBuilder {
             tls_config: None,
             versions: Versions::default(),
             decoder: DecoderBuilder::default(),
+            connector: None,
+            proxy: ProxyConfig::default(),
+            http_client: None,
+            own_client_settings: Vec::new(),
             error: None,
         }
+    }
+
+    /// Notes that a setting of the source's own HTTP client was set.
+    fn own_client(mut self, setting: &'static str) -> Self {
+        if !self.own_client_settings.contains(&setting) {
+            self.own_client_settings.push(setting);
+        }
+        self
     }
 
     fn fail(mut self, error: Error) -> Self {
@@ -258,13 +294,13 @@ impl EventSourceBuilder {
     /// Which roots verify server certificates (default [`TlsRoots::WebPki`]).
     pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
         self.roots = roots;
-        self
+        self.own_client("tls_roots")
     }
 
     /// Also trusts this certificate: a private CA, or a server's self-signed certificate.
     pub fn add_root_certificate(mut self, certificate: CertificateDer<'static>) -> Self {
         self.extra_roots.push(certificate);
-        self
+        self.own_client("add_root_certificate")
     }
 
     /// Also trusts every certificate in this PEM text.
@@ -277,26 +313,146 @@ impl EventSourceBuilder {
                 }
             }
         }
-        self
+        self.own_client("add_root_certificates_pem")
     }
 
     /// Uses this rustls configuration as it is (roots, client certificates, versions); the
     /// root settings above are then ignored. ALPN is set by the source.
     pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls_config = Some(config);
-        self
+        self.own_client("tls_config")
     }
 
     /// Speaks HTTP/1.1 only, also over TLS.
     pub fn http1_only(mut self) -> Self {
         self.versions = Versions::Http1Only;
-        self
+        self.own_client("http1_only")
     }
 
     /// Speaks HTTP/2 from the first byte to `http://` URLs (h2c with prior knowledge), for
     /// servers known to support it. `https://` URLs negotiate with ALPN as usual.
     pub fn http2_prior_knowledge(mut self) -> Self {
         self.versions = Versions::Http2PriorKnowledge;
+        self.own_client("http2_prior_knowledge")
+    }
+
+    /// Connects through this HTTP proxy for every URL (except those given to
+    /// [`proxy_bypass`](Self::proxy_bypass)), instead of the proxies of the environment;
+    /// loopback hosts too, unless bypassed.
+    ///
+    /// Credentials go in the URL (`http://user:password@proxy.example:3128`, percent-encoded)
+    /// and are sent as `Proxy-Authorization: Basic`. `http://` URLs are requested from the
+    /// proxy in absolute form; `https://` ones through a `CONNECT` tunnel, so the proxy never
+    /// sees inside the TLS session. Only `http://` proxies are supported (not SOCKS, nor TLS to
+    /// the proxy): [`build`](Self::build) refuses others.
+    pub fn proxy(mut self, url: &str) -> Self {
+        let bypass = match std::mem::take(&mut self.proxy) {
+            ProxyConfig::Explicit { bypass, .. } => bypass,
+            _ => String::new(),
+        };
+        self.proxy = ProxyConfig::Explicit {
+            url: url.to_owned(),
+            bypass,
+        };
+        self.own_client("proxy")
+    }
+
+    /// Hosts that [`proxy`](Self::proxy) does not apply to, as `NO_PROXY` lists them: comma
+    /// separated domain names (each matching its subdomains too), IP addresses or networks
+    /// (`10.0.0.0/8`), or `*` for all.
+    pub fn proxy_bypass(mut self, hosts: &str) -> Self {
+        match &mut self.proxy {
+            ProxyConfig::Explicit { bypass, .. } => *bypass = hosts.to_owned(),
+            _ => {
+                return self.fail(Error::builder(
+                    "proxy_bypass applies to the proxy set with `proxy`: set that first",
+                ));
+            }
+        }
+        self
+    }
+
+    /// Connects directly, ignoring the proxy environment variables.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyConfig::None;
+        self.own_client("no_proxy")
+    }
+
+    /// Opens connections with this connector instead of plain TCP: any
+    /// [`tower::Service`](tower_service::Service) from the URL's [`Uri`](http::Uri) to a byte
+    /// stream implementing hyper's `Read` and `Write` (wrap a Tokio stream in
+    /// `hyper_util::rt::TokioIo`). A Unix socket, a custom resolver, an in-memory pipe...
+    ///
+    /// TLS (for `https://` URLs), HTTP/2 and proxies still apply on top: through a proxy, the
+    /// connector is asked for the proxy's URI.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use herald_client::EventSource;
+    /// use hyper_util::rt::TokioIo;
+    ///
+    /// # async fn unix() -> Result<(), herald_client::Error> {
+    /// // Every request goes to the daemon's socket, whatever the URL's host.
+    /// let socket = tower::service_fn(|_uri: http::Uri| async {
+    ///     tokio::net::UnixStream::connect("/run/daemon.sock").await.map(TokioIo::new)
+    /// });
+    /// let mut source = EventSource::builder("http://daemon/events").connector(socket).build()?;
+    /// while let Some(item) = source.next().await {
+    ///     println!("{:?}", item?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn connector<C, T>(mut self, connector: C) -> Self
+    where
+        C: tower_service::Service<http::Uri, Response = T> + Clone + Send + Sync + 'static,
+        C::Future: Send + 'static,
+        C::Error: Into<BoxError>,
+        T: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
+    {
+        self.connector = Some(Connector(open_with(connector)));
+        self.own_client("connector")
+    }
+
+    /// Sends every request with the application's HTTP client instead of the source's own, so
+    /// that its connection pool, TLS setup, proxies and middleware are reused: any
+    /// [`tower::Service`](tower_service::Service) from `http::Request<B>` (where `B` can be made
+    /// from [`Bytes`]: `Full<Bytes>`, axum's `Body`...) to `http::Response` of a body of
+    /// [`Bytes`], such as a `hyper_util` legacy `Client`.
+    ///
+    /// Everything about the event stream still applies (the request's headers, redirects,
+    /// cookies, timeouts, reconnection); the settings of the source's own client (TLS, HTTP
+    /// versions, proxy, connector) would be ignored, so [`build`](Self::build) refuses them
+    /// alongside this.
+    ///
+    /// ```no_run
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use herald_client::EventSource;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    ///
+    /// # fn shared() -> Result<(), herald_client::Error> {
+    /// // The application's client, also used for its other requests.
+    /// let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    /// let source = EventSource::builder("http://127.0.0.1:8080/events")
+    ///     .http_client(client.clone())
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn http_client<S, B, R>(mut self, client: S) -> Self
+    where
+        S: tower_service::Service<http::Request<B>, Response = http::Response<R>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: From<Bytes> + 'static,
+        R: http_body::Body<Data = Bytes> + Send + 'static,
+        R::Error: Into<BoxError>,
+    {
+        self.http_client = Some(HttpClient::app(client));
         self
     }
 
@@ -312,15 +468,31 @@ impl EventSourceBuilder {
             return Err(error);
         }
         let url = self.url?;
-        let connector =
-            Connector::new(self.tls_config, self.roots, self.extra_roots, self.versions)?;
+        let client = match self.http_client {
+            Some(_) if !self.own_client_settings.is_empty() => {
+                return Err(Error::builder(format!(
+                    "http_client replaces the source's own HTTP client, which {} would configure: \
+                     configure the application's client instead",
+                    self.own_client_settings.join(", ")
+                )));
+            }
+            Some(client) => client,
+            None => HttpClient::own(OwnSettings {
+                tls_config: self.tls_config,
+                roots: self.roots,
+                extra_roots: self.extra_roots,
+                versions: self.versions,
+                connector: self.connector.map(|Connector(open)| open),
+                proxy: self.proxy,
+            })?,
+        };
         let mut headers = self.headers;
         let mut last_event_id = self.last_event_id;
         // A Last-Event-ID header given by hand is a starting ID: the source manages the header.
-        if let Some(value) = headers.remove(LAST_EVENT_ID) {
-            if last_event_id.is_none() {
-                last_event_id = Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
-            }
+        if let Some(value) = headers.remove(LAST_EVENT_ID)
+            && last_event_id.is_none()
+        {
+            last_event_id = Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
         }
         if let Some(id) = &last_event_id {
             // A stream can never set such an ID (no CR, LF or NUL), and no header can carry it.
@@ -347,6 +519,6 @@ impl EventSourceBuilder {
             cookies: self.cookies,
             max_redirects: self.max_redirects,
         };
-        Ok(EventSource::from_parts(config, connector, decoder))
+        Ok(EventSource::from_parts(config, client, decoder))
     }
 }

@@ -1,7 +1,6 @@
-//! One connection attempt: the HTTP clients (TLS, HTTP/1.1, HTTP/2), the request an
-//! `EventSource` sends, redirects and cookies, and what the response means for the source.
+//! One connection attempt: the request an `EventSource` sends, redirects and cookies, and what
+//! the response means for the source.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,117 +10,22 @@ use http::header::{
     SET_COOKIE,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
 use url::Url;
 
 use crate::backoff::retry_after;
-use crate::builder::{Config, TlsRoots, Versions};
+use crate::builder::Config;
 use crate::error::{Error, Kind};
 use crate::event_source::Opened;
+use crate::http_client::{HttpClient, ResponseBody};
 
 /// The `Last-Event-ID` request header.
 pub(crate) const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// The HTTP clients of one source: one for everything, and one speaking HTTP/2 with prior
-/// knowledge to `http://` URLs when asked.
-#[derive(Debug)]
-pub(crate) struct Connector {
-    client: HttpsClient,
-    h2c: Option<HttpsClient>,
-}
-
-impl Connector {
-    pub(crate) fn new(
-        tls_config: Option<rustls::ClientConfig>,
-        roots: TlsRoots,
-        extra_roots: Vec<CertificateDer<'static>>,
-        versions: Versions,
-    ) -> Result<Connector, Error> {
-        let tls = match tls_config {
-            Some(mut config) => {
-                config.alpn_protocols.clear();
-                config
-            }
-            None => tls_config_with_roots(roots, extra_roots)?,
-        };
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        // Without an idle timeout a stream may wait forever; TCP keep-alive probes at least find
-        // a server that vanished without a word (about a minute after the line went quiet).
-        http.set_keepalive(Some(Duration::from_secs(30)));
-        http.set_keepalive_interval(Some(Duration::from_secs(10)));
-        http.set_keepalive_retries(Some(3));
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1();
-        let https = match versions {
-            Versions::Http1Only => https.wrap_connector(http),
-            Versions::Auto | Versions::Http2PriorKnowledge => {
-                https.enable_http2().wrap_connector(http)
-            }
-        };
-        // An event stream holds its connection for its whole life; an idle pooled connection
-        // would only be a stale one by the next reconnection.
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder.pool_max_idle_per_host(0);
-        let client = builder.build(https.clone());
-        let h2c = (versions == Versions::Http2PriorKnowledge)
-            .then(|| builder.http2_only(true).build(https));
-        Ok(Connector { client, h2c })
-    }
-
-    fn client(&self, url: &Url) -> &HttpsClient {
-        match &self.h2c {
-            Some(h2c) if url.scheme() == "http" => h2c,
-            _ => &self.client,
-        }
-    }
-}
-
-fn tls_config_with_roots(
-    roots: TlsRoots,
-    extra_roots: Vec<CertificateDer<'static>>,
-) -> Result<rustls::ClientConfig, Error> {
-    let mut store = rustls::RootCertStore::empty();
-    if matches!(roots, TlsRoots::WebPki | TlsRoots::WebPkiAndNative) {
-        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    if matches!(roots, TlsRoots::Native | TlsRoots::WebPkiAndNative) {
-        let native = rustls_native_certs::load_native_certs();
-        for error in &native.errors {
-            tracing::warn!(%error, "could not load some of the system's root certificates");
-        }
-        let (added, ignored) = store.add_parsable_certificates(native.certs);
-        tracing::debug!(added, ignored, "loaded the system's root certificates");
-    }
-    for certificate in extra_roots {
-        store
-            .add(certificate)
-            .map_err(|error| Error::builder(format!("unusable root certificate: {error}")))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|error| Error::builder(format!("TLS configuration: {error}")))?
-        .with_root_certificates(store)
-        .with_no_client_auth())
-}
 
 /// What one connection attempt came to.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// A `200 text/event-stream`: the stream is open.
-    Open(Box<Opened>, Incoming),
+    Open(Box<Opened>, ResponseBody),
     /// The connection failed for good: the source closes.
     Fail(Error),
     /// A network error, or a status the policy retries (with the delay `Retry-After` asked for).
@@ -129,8 +33,8 @@ pub(crate) enum Outcome {
 }
 
 /// Connects to the source's URL, following redirects, within the connect timeout.
-pub(crate) async fn open(config: &Config, connector: &Connector, last_event_id: &str) -> Outcome {
-    let attempt = follow(config, connector, last_event_id);
+pub(crate) async fn open(config: &Config, client: &HttpClient, last_event_id: &str) -> Outcome {
+    let attempt = follow(config, client, last_event_id);
     match config.connect_timeout {
         None => attempt.await,
         Some(limit) => match tokio::time::timeout(limit, attempt).await {
@@ -140,7 +44,7 @@ pub(crate) async fn open(config: &Config, connector: &Connector, last_event_id: 
     }
 }
 
-async fn follow(config: &Config, connector: &Connector, last_event_id: &str) -> Outcome {
+async fn follow(config: &Config, client: &HttpClient, last_event_id: &str) -> Outcome {
     let mut url = config.url.clone();
     let mut method = config.method.clone();
     let mut body = config.body.clone();
@@ -152,9 +56,9 @@ async fn follow(config: &Config, connector: &Connector, last_event_id: &str) -> 
             Err(error) => return Outcome::Fail(error),
         };
         tracing::debug!(%url, %method, "connecting to the event source");
-        let response = match connector.client(&url).request(request).await {
+        let response = match client.send(request).await {
             Ok(response) => response,
-            Err(error) => return Outcome::Retry(Error::new(Kind::Connect(Box::new(error))), None),
+            Err(error) => return Outcome::Retry(Error::new(Kind::Connect(error)), None),
         };
         store_cookies(config, &url, response.headers());
         let status = response.status();
@@ -222,7 +126,7 @@ fn request(
     user_headers: &HeaderMap,
     body: &Bytes,
     last_event_id: &str,
-) -> Result<Request<Full<Bytes>>, Error> {
+) -> Result<Request<Bytes>, Error> {
     let mut headers = user_headers.clone();
     headers.remove(LAST_EVENT_ID);
     if !headers.contains_key(ACCEPT) {
@@ -262,7 +166,7 @@ fn request(
     let mut request = Request::builder()
         .method(method.clone())
         .uri(url.as_str())
-        .body(Full::new(body.clone()))
+        .body(body.clone())
         .map_err(|error| Error::builder(format!("invalid request to {url}: {error}")))?;
     *request.headers_mut() = headers;
     Ok(request)
@@ -303,7 +207,7 @@ fn store_cookies(config: &Config, url: &Url, headers: &HeaderMap) {
 }
 
 /// What a final (non-redirect) response means, per the EventSource processing model.
-fn outcome(config: &Config, response: Response<Incoming>, url: Url) -> Outcome {
+fn outcome(config: &Config, response: Response<ResponseBody>, url: Url) -> Outcome {
     let status = response.status();
     if status == StatusCode::OK {
         if !is_event_stream(response.headers()) {

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+/// Any error a connector or an HTTP client given to the builder may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why an [`EventSource`](crate::EventSource) yielded an error, or could not be built.
 ///
 /// An error in the stream does not by itself mean the source is finished: after a network error,
@@ -19,11 +22,11 @@ pub(crate) enum Kind {
     #[error("invalid event source configuration: {0}")]
     Builder(String),
     #[error("connecting to the event source failed")]
-    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Connect(#[source] BoxError),
     #[error("no response from the event source within {0:?}")]
     ConnectTimeout(Duration),
     #[error("reading the event stream failed")]
-    Body(#[source] hyper::Error),
+    Body(#[source] BoxError),
     #[error("the server ended the event stream")]
     EndOfStream,
     #[error("no bytes from the event source for {0:?}")]

@@ -15,12 +15,12 @@ use futures_util::task::AtomicWaker;
 use herald_codec::{Decoder, Frame, MessageEvent};
 use http::{HeaderMap, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use url::Url;
 
 use crate::builder::{Config, EventSourceBuilder};
-use crate::connect::{self, Connector, Outcome};
+use crate::connect::{self, Outcome};
 use crate::error::{Error, Kind};
+use crate::http_client::{HttpClient, ResponseBody};
 
 /// The state of the connection, as `EventSource.readyState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -140,7 +140,7 @@ impl EventSource {
         EventSourceBuilder::new(url)
     }
 
-    pub(crate) fn from_parts(config: Config, connector: Connector, decoder: Decoder) -> Self {
+    pub(crate) fn from_parts(config: Config, client: HttpClient, decoder: Decoder) -> Self {
         let shared = Arc::new(Shared {
             state: AtomicU8::new(ReadyState::Connecting as u8),
             closed: AtomicBool::new(false),
@@ -151,7 +151,7 @@ impl EventSource {
         let driver = Driver {
             reconnection_time: config.reconnection_time,
             config,
-            connector,
+            client,
             decoder,
             shared: Arc::clone(&shared),
             phase: Phase::Connect,
@@ -257,7 +257,7 @@ enum Phase {
     /// Waiting before reconnecting.
     Wait(Duration),
     /// Reading an open stream.
-    Stream(Incoming),
+    Stream(ResponseBody),
     /// Failed or closed: nothing more.
     Closed,
 }
@@ -265,7 +265,7 @@ enum Phase {
 /// The processing model itself, driven by polling the source.
 struct Driver {
     config: Config,
-    connector: Connector,
+    client: HttpClient,
     /// One decoder for the source's life: it keeps the last event ID across connections.
     decoder: Decoder,
     shared: Arc<Shared>,
@@ -298,7 +298,7 @@ impl Driver {
     async fn connect(&mut self) -> Result<Item, Error> {
         self.shared.set_state(ReadyState::Connecting);
         let last_event_id = self.decoder.last_event_id().to_owned();
-        match connect::open(&self.config, &self.connector, &last_event_id).await {
+        match connect::open(&self.config, &self.client, &last_event_id).await {
             Outcome::Open(opened, body) => {
                 tracing::debug!(url = %opened.url, version = ?opened.version, "event stream open");
                 self.failures = 0;
@@ -317,7 +317,7 @@ impl Driver {
     }
 
     /// Reads the open stream up to its next item; `None` when it only moved the phase on.
-    async fn read(&mut self, mut body: Incoming) -> Option<Result<Item, Error>> {
+    async fn read(&mut self, mut body: ResponseBody) -> Option<Result<Item, Error>> {
         loop {
             let frame = self.decoder.next_frame();
             match frame {

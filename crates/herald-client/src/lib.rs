@@ -73,6 +73,96 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Migrating from `reqwest-eventsource` or `eventsource-client`
+//!
+//! A `reqwest-eventsource` consumer (that crate is not a dependency here, so this one is shown
+//! as text):
+//!
+//! ```text
+//! use futures::StreamExt;
+//! use reqwest_eventsource::{Event, EventSource};
+//!
+//! let request = reqwest::Client::new()
+//!     .post("https://api.example.com/v1/stream")
+//!     .bearer_auth(token)
+//!     .header("content-type", "application/json")
+//!     .body(r#"{"stream":true}"#);
+//! let mut es = EventSource::new(request)?;
+//! while let Some(event) = es.next().await {
+//!     match event {
+//!         Ok(Event::Open) => println!("open"),
+//!         Ok(Event::Message(message)) => println!("{}: {}", message.event, message.data),
+//!         Err(error) => {
+//!             println!("error: {error}");
+//!             es.close();
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! The same consumer with Herald: the request's builder calls move onto
+//! [`EventSource::builder`], `Event` is [`Item`], and the message's fields are methods.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use herald_client::{EventSource, Item};
+//! use http::Method;
+//!
+//! # async fn consume(token: &str) -> Result<(), herald_client::Error> {
+//! let mut es = EventSource::builder("https://api.example.com/v1/stream")
+//!     .method(Method::POST)
+//!     .bearer_auth(token)
+//!     .header("content-type", "application/json")
+//!     .body(r#"{"stream":true}"#)
+//!     .build()?;
+//! while let Some(event) = es.next().await {
+//!     match event {
+//!         Ok(Item::Open(_)) => println!("open"),
+//!         Ok(Item::Message(message)) => println!("{}: {}", message.event_type(), message.data()),
+//!         Err(error) => {
+//!             println!("error: {error}");
+//!             es.close();
+//!         }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! | `reqwest-eventsource` | Herald |
+//! |---|---|
+//! | `EventSource::get(url)` | [`EventSource::new`]`(url)?` |
+//! | `EventSource::new(client.post(url).header(..).body(..))?` | [`EventSource::builder`]`(url).method(Method::POST).header(..).body(..).build()?` |
+//! | the `reqwest::Client`'s proxy | `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` by default, or [`.proxy(url)`](EventSourceBuilder::proxy) |
+//! | the `reqwest::Client`'s pool, TLS, middleware | [`.http_client(client)`](EventSourceBuilder::http_client), [`.connector(..)`](EventSourceBuilder::connector), [`.tls_config(..)`](EventSourceBuilder::tls_config) |
+//! | `Event::Open` | [`Item::Open`]`(opened)`: the URL, HTTP version and headers |
+//! | `Event::Message(m)`: `m.event`, `m.data`, `m.id` | [`Item::Message`]`(m)`: `m.event_type()`, `m.data()`, `m.last_event_id()` |
+//! | `es.set_retry_policy(Box::new(ExponentialBackoff::new(..)))` | [`.backoff(Backoff::exponential()..)`](EventSourceBuilder::backoff), [`.reconnection_time(..)`](EventSourceBuilder::reconnection_time) |
+//! | `Error::InvalidStatusCode`, `InvalidContentType`, `StreamEnded`, `Transport` | [`Error::is_status`], [`is_content_type`](Error::is_content_type), [`is_end_of_stream`](Error::is_end_of_stream), [`is_connect`](Error::is_connect) |
+//! | `es.close()`, `es.ready_state()` | [`es.close()`](EventSource::close) (or a [`CloseHandle`] from elsewhere), [`es.ready_state()`](EventSource::ready_state) |
+//!
+//! From `eventsource-client`, the same moves: `ClientBuilder::for_url(url)?` with its
+//! `method`, `header`, `body` and `last_event_id` calls becomes [`EventSource::builder`] with
+//! the same names, `reconnect(ReconnectOptions)` becomes [`backoff`](EventSourceBuilder::backoff)
+//! and [`reconnection_time`](EventSourceBuilder::reconnection_time), `client.stream()` is the
+//! source itself, and `SSE::Event(e)` with `e.event_type` and `e.data` is [`Item::Message`]
+//! with methods of the same names. Comments are not reported.
+//!
+//! What changes in behaviour is what a browser does: network errors and the end of the
+//! response are retried after the server's `retry:` delay, with `Last-Event-ID`, while a bad
+//! status or content type and a `204` end the source ([`Error::is_fatal`]), so the `close()`
+//! on every error above is only needed where a network error should stop it too. Redirects
+//! follow fetch's rules, and `Last-Event-ID` is never sent empty.
+//!
+//! # In a browser (`wasm32-unknown-unknown`)
+//!
+//! This crate does not build for `wasm32-unknown-unknown`: it opens its own connections
+//! (Tokio's TCP and `hyper-util`'s connector, which have no browser backend), and a page has no
+//! sockets to give it. In a browser, use the browser's own `EventSource` (through `web-sys` or
+//! `gloo-net`), which already follows the processing model this crate reproduces; for what
+//! `EventSource` cannot send (a `POST`, headers), read a `fetch` response body and decode it
+//! with `herald-codec` (its `stream` feature turns a stream of byte chunks into events), which
+//! does build for that target.
+//!
 //! # What it does, connection by connection
 //! * Every request carries `Accept: text/event-stream`, `Cache-Control: no-cache` and
 //!   `Pragma: no-cache` (what fetch adds for the `no-store` cache mode), and `Last-Event-ID`
@@ -124,10 +214,12 @@ mod builder;
 mod connect;
 mod error;
 mod event_source;
+mod http_client;
+mod transport;
 
 pub use backoff::{Backoff, DEFAULT_RECONNECTION_TIME, StatusPolicy};
 pub use builder::{DEFAULT_MAX_REDIRECTS, EventSourceBuilder, TlsRoots};
 pub use cookie_store;
-pub use error::Error;
+pub use error::{BoxError, Error};
 pub use event_source::{CloseHandle, EventSource, Item, Opened, ReadyState};
 pub use herald_codec::MessageEvent;

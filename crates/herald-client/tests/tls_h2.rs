@@ -4,81 +4,13 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use bytes::Bytes;
 use herald_client::{EventSource, ReadyState, TlsRoots};
-use http::{Request, Response, Version};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use http::Version;
+use support::tls::{serve, tls_server};
 use support::*;
 use tokio::net::TcpListener;
-
-/// Answers every request with one event whose data tells the HTTP version and `Accept` seen.
-async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let accept = request
-        .headers()
-        .get("accept")
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .unwrap_or_default();
-    let body = format!("data: {:?} {accept}\n\n", request.version());
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    response.headers_mut().insert(
-        "content-type",
-        http::HeaderValue::from_static("text/event-stream"),
-    );
-    Ok(response)
-}
-
-fn serve<S>(io: S)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let _ = auto::Builder::new(TokioExecutor::new())
-            .serve_connection(TokioIo::new(io), service_fn(echo))
-            .await;
-    });
-}
-
-/// A TLS server offering h2 and http/1.1; returns its address and its certificate (DER, PEM).
-async fn tls_server() -> (SocketAddr, CertificateDer<'static>, String) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .expect("self-signed certificate");
-    let certificate = certified.cert.der().clone();
-    let pem = certified.cert.pem();
-    let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![certificate.clone()], key)
-        .expect("server configuration");
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    serve(tls);
-                }
-            });
-        }
-    });
-    (addr, certificate, pem)
-}
 
 fn https_url(addr: SocketAddr) -> String {
     format!("https://localhost:{}/events", addr.port())

@@ -80,7 +80,14 @@ pub enum DecodeError {
     },
     /// Reading the underlying byte source failed (only from the I/O adapters).
     #[error("reading the event stream failed: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+// Shown in the message, so not chained as a source too (which would print it twice).
+impl From<std::io::Error> for DecodeError {
+    fn from(error: std::io::Error) -> DecodeError {
+        DecodeError::Io(error)
+    }
 }
 
 /// Default for [`DecoderBuilder::max_line_len`]: 8 MiB.

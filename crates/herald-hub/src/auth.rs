@@ -3,13 +3,15 @@
 //!
 //! The flow for one request is [`extract_token`] (header, then `authorization` query parameter,
 //! then cookie), [`check_publish_origin`] for a publish that authenticated with the cookie, then
-//! [`Authorizer::verify`], then [`Claims::check_publish`] or [`Claims::can_receive_private`].
+//! [`Authorizer::verify`] (or [`Authorizer::verify_fetching`] for a role whose keys come from a
+//! JWK Set, [`KeySet`]), then [`Claims::check_publish`] or [`Claims::can_receive_private`].
 //! Every refusal is an [`AuthError`] whose [`status`](AuthError::status) is 401 for a missing or
 //! invalid token and 403 for a valid token (or request) without the right, and whose message and
 //! [`www_authenticate`](AuthError::www_authenticate) value say precisely why.
 
 mod claims;
 mod error;
+pub mod jwks;
 mod keys;
 #[cfg(test)]
 mod tests;
@@ -19,7 +21,9 @@ use std::fmt;
 
 pub use claims::{Claims, Grants};
 pub use error::AuthError;
+pub use jwks::{JwksError, KeyError, KeySet, KeySetBuilder};
 pub use keys::{AuthSetupError, Authorizer, KeyConfig};
+pub(crate) use token::origin_allowed;
 pub use token::{TokenSource, check_publish_origin, extract_token};
 
 /// The cookie the hub reads a token from unless configured otherwise.

@@ -43,6 +43,17 @@ pub struct HubConfig {
     /// Verifies subscribers' tokens; without it (and without `anonymous`) the subscribe endpoint
     /// does not exist.
     pub subscriber_jwt: Option<JwtKey>,
+    /// Fetches the keys verifying publishers' tokens from this JWK Set URL (`https://`), in
+    /// place of `publisher_jwt`; see [`crate::auth::KeySet`].
+    pub publisher_jwks_url: Option<String>,
+    /// Fetches the keys verifying subscribers' tokens from this JWK Set URL (`https://`), in
+    /// place of `subscriber_jwt`.
+    pub subscriber_jwks_url: Option<String>,
+    /// The shortest time between two fetches of a JWK Set: a token naming a key (`kid`) that
+    /// the cached set lacks makes the hub fetch it again at most this often, and a cached set
+    /// older than this is fetched again in the background.
+    #[serde(with = "duration_text")]
+    pub jwks_refresh: Duration,
     /// Lets subscribers without a token receive public updates.
     pub anonymous: bool,
     /// Publishes subscription events and serves the subscriptions API.
@@ -66,14 +77,41 @@ pub struct HubConfig {
     /// Keeps the history in an embedded transactional store in this directory (a publish is
     /// answered once committed); without it, history is in memory only.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Several nodes as one: the shared log every node publishes to and mirrors
+    /// (`redis://[user:pass@]host:port/db`, or `rediss://` with TLS). Without it, the node
+    /// keeps its history alone (in memory, or in `data_dir`).
+    pub transport: Option<String>,
+    /// Names the shared log's keys, so that several hubs can share one engine.
+    pub transport_prefix: String,
+    /// The longest wait for the shared log on a publish before answering `503`; also how long
+    /// a resume waits for this node to read an ID published elsewhere an instant before.
+    #[serde(with = "duration_text")]
+    pub transport_timeout: Duration,
+    /// This node's name in logs, metrics and the subscriptions API (default: the host name).
+    pub node_id: Option<String>,
+    /// When the data directory's store is found damaged at start, rename it beside itself
+    /// (`history.redb.damaged-<unix time>`) and start with an empty history, instead of
+    /// refusing to start.
+    pub move_aside_damaged_history: bool,
     /// Updates older than this are dropped from the history (zero: no age bound).
     #[serde(with = "duration_text")]
     pub history_age: Duration,
+    /// The most bytes the history may take, counting each update's encoded event, topics and
+    /// ID (zero: no byte bound); the oldest updates are dropped first. The same bound applies
+    /// to the data directory's store.
+    pub history_bytes: usize,
     /// How many updates may wait for one subscriber before it is disconnected as too slow
     /// (counted in its queue; up to as many more may be in the write it is taking).
     pub subscriber_queue: usize,
     /// The most topics a publish or a subscription may carry.
     pub max_topics: usize,
+    /// The most matching work one subscription may ask for, summed over its topic selectors:
+    /// an exact topic or `*` counts 1, a URI template 1 per literal and expression it holds
+    /// (`https://example.com/books/{id}` counts 2); beyond it, `400`.
+    pub max_selector_cost: usize,
+    /// The longest update ID in bytes; beyond it, `400`. An ID must fit in the `Last-Event-ID`
+    /// header a reconnecting browser sends, so it must leave room within `max_header_size`.
+    pub max_id_size: usize,
     /// The most open client connections; beyond it new ones get `503` with `Retry-After`
     /// (zero: no bound).
     pub max_connections: usize,
@@ -83,8 +121,13 @@ pub struct HubConfig {
     pub max_header_size: usize,
     /// The largest publish body (the update's form) in bytes; beyond it, `413`.
     pub max_update_size: usize,
+    /// How long a client may take to send a request body, from the end of its head; beyond
+    /// it, `408` and the connection is closed.
+    #[serde(with = "duration_text")]
+    pub body_timeout: Duration,
     /// Updates per second each publisher (each token) may publish, in bursts of as many;
-    /// beyond it, `429` with `Retry-After` (zero: no bound).
+    /// beyond it, `429` with `Retry-After` (zero, the default: no bound, since a publisher
+    /// holds the publisher key and its bursts are usually an import or a replayed queue).
     pub publish_rate: u32,
     /// Origins whose browsers may use the hub cross-origin (CORS); `*` only without
     /// credentials. Empty: no CORS headers.
@@ -107,6 +150,10 @@ pub struct HubConfig {
     pub grace_period: Duration,
     /// Serves the debug page at `/`: subscribe, publish from a form, watch the live event log.
     pub ui: bool,
+    /// Serves `/metrics`, `/healthz` and `/readyz` on the hub's own listeners too. Turn it off
+    /// to serve them only on a separate listener
+    /// ([`Server::metrics_listener`](crate::server::Server::metrics_listener)).
+    pub public_metrics: bool,
     /// Tokens the debug page fills in for whoever loads it. Development mode sets them, and only
     /// when the hub listens on loopback alone: anyone who can load the page gets them.
     #[serde(skip)]
@@ -127,6 +174,9 @@ impl Default for HubConfig {
         HubConfig {
             publisher_jwt: None,
             subscriber_jwt: None,
+            publisher_jwks_url: None,
+            subscriber_jwks_url: None,
+            jwks_refresh: crate::auth::jwks::DEFAULT_REFRESH,
             anonymous: false,
             subscriptions: false,
             heartbeat: Duration::from_secs(40),
@@ -136,8 +186,16 @@ impl Default for HubConfig {
             history_size: 10_000,
             subscriber_queue: 1_000,
             data_dir: None,
+            move_aside_damaged_history: false,
+            transport: None,
+            transport_prefix: "herald".to_owned(),
+            transport_timeout: Duration::from_secs(2),
+            node_id: None,
             history_age: Duration::ZERO,
+            history_bytes: 256 * 1024 * 1024,
             max_topics: 1_000,
+            max_selector_cost: 1_000,
+            max_id_size: 1024,
             max_connections: 10_000,
             max_url_size: 64 * 1024,
             max_header_size: 32 * 1024,
@@ -145,39 +203,37 @@ impl Default for HubConfig {
             send_timeout: Duration::from_secs(30),
             flush_interval: Duration::from_millis(1),
             max_update_size: 1024 * 1024,
-            publish_rate: 1_000,
+            body_timeout: Duration::from_secs(5),
+            publish_rate: 0,
             cors_origins: Vec::new(),
             cors_credentials: true,
             ui: false,
+            public_metrics: true,
             ui_tokens: None,
         }
     }
 }
 
-/// Durations as text: `40s`, `500ms`, `10m`, `1h`, or a bare number of seconds.
+/// Durations as text, the one syntax every Herald setting and flag takes: `40s`, `500ms`,
+/// `10m`, `1h 30m`, `2days` (parsed by `humantime`), or a bare number of seconds (`40`, `1.5`).
 pub mod duration_text {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Parses `40s`, `500ms`, `10m`, `1h` or `40` (seconds).
+    /// Parses `40s`, `500ms`, `10m`, `1h 30m`, or `40` and `1.5` (seconds).
     pub fn parse(text: &str) -> Result<Duration, String> {
         let text = text.trim();
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: expected e.g. 40s, 500ms, 10m"))?;
-        let seconds = match unit.trim() {
-            "" | "s" => value,
-            "ms" => value / 1000.0,
-            "m" | "min" => value * 60.0,
-            "h" => value * 3600.0,
-            other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
-        };
-        Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+        if let Ok(seconds) = text.parse::<f64>() {
+            return Duration::try_from_secs_f64(seconds)
+                .map_err(|_| format!("invalid duration {text:?}: not a number of seconds"));
+        }
+        humantime::parse_duration(text).map_err(|error| {
+            format!(
+                "invalid duration {text:?} ({error}): expected e.g. 40s, 500ms, 10m, 1h 30m, \
+                 or a number of seconds"
+            )
+        })
     }
 
     /// Writes a duration as whole milliseconds (`1500ms`) or seconds (`40s`).
@@ -232,8 +288,15 @@ mod tests {
         );
         assert_eq!(duration_text::parse("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(duration_text::parse("0"), Ok(Duration::ZERO));
+        assert_eq!(duration_text::parse("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            duration_text::parse("1h 30m"),
+            Ok(Duration::from_secs(5400))
+        );
+        assert_eq!(duration_text::parse("2min"), Ok(Duration::from_secs(120)));
         assert!(duration_text::parse("ten").is_err());
-        assert!(duration_text::parse("5y").is_err());
+        assert!(duration_text::parse("5 parsecs").is_err());
+        assert!(duration_text::parse("-1").is_err());
         let config = HubConfig {
             heartbeat: Duration::from_millis(1500),
             ..HubConfig::default()

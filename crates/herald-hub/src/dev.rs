@@ -20,7 +20,13 @@ pub struct DevCredentials {
 /// Why a token could not be made.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot sign the token: {0}")]
-pub struct TokenError(#[from] jsonwebtoken::errors::Error);
+pub struct TokenError(jsonwebtoken::errors::Error);
+
+impl From<jsonwebtoken::errors::Error> for TokenError {
+    fn from(error: jsonwebtoken::errors::Error) -> TokenError {
+        TokenError(error)
+    }
+}
 
 /// Signs an HS256 token whose `mercure` claim is `mercure` (for example
 /// `{"publish": ["*"]}`), with an optional expiry in seconds since the epoch.
@@ -40,15 +46,24 @@ pub fn hs256_token(
     )?)
 }
 
-/// A development configuration (random key for both roles, anonymous subscribers allowed,
-/// subscriptions on) and its credentials.
+/// Origins a development hub lets pages use it from (CORS): any port of the loopback names, so
+/// that a page served by a local development server works.
+pub const LOOPBACK_ORIGINS: [&str; 5] = [
+    "http://localhost",
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://localhost:*",
+];
+
+/// `config` with a random HS256 key for both roles, and the tokens it signs. Everything else
+/// is left as given: `herald serve` turns anonymous subscribers, the subscriptions API, the
+/// debug page and [`LOOPBACK_ORIGINS`] on where they are not set explicitly.
 pub fn development(mut config: HubConfig) -> Result<(HubConfig, DevCredentials), TokenError> {
     let bytes: [u8; 32] = rand::rng().random();
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     config.publisher_jwt = Some(JwtKey::new(key.clone(), "HS256"));
     config.subscriber_jwt = Some(JwtKey::new(key.clone(), "HS256"));
-    config.anonymous = true;
-    config.subscriptions = true;
     let publisher_token = hs256_token(&key, serde_json::json!({ "publish": ["*"] }), None)?;
     let subscriber_token = hs256_token(&key, serde_json::json!({ "subscribe": ["*"] }), None)?;
     Ok((

@@ -42,13 +42,12 @@ impl Subscriber {
     /// Whether `record` should reach this subscriber: a topic matches a selector, and a private
     /// update also needs a topic matching one of the token's subscribe selectors.
     pub fn wants(&self, record: &Record) -> bool {
-        let topics = &record.update().topics;
-        any_matches(&self.selectors, topics) && self.may_see(record)
+        any_matches(&self.selectors, record.topics()) && self.may_see(record)
     }
 
     /// Whether this subscriber is authorised for `record` (public, or unlocked by its token).
     pub fn may_see(&self, record: &Record) -> bool {
-        !record.update().private || any_matches(&self.private_selectors, &record.update().topics)
+        !record.is_private() || any_matches(&self.private_selectors, record.topics())
     }
 }
 
@@ -321,8 +320,16 @@ impl Fanout {
         }
     }
 
-    /// Disconnects every subscriber (their queues close once drained).
+    /// Disconnects every subscriber (their queues close once drained) and takes no new one:
+    /// the hub is shutting down.
     pub fn close_all(&self) {
+        self.write().closed = true;
+        self.disconnect_all();
+    }
+
+    /// Disconnects every subscriber connected now (their queues close once drained, and they
+    /// resume with `Last-Event-ID`); new subscribers are still taken.
+    pub fn disconnect_all(&self) {
         let mut registry = self.write();
         for (entry, _) in registry.entries.values() {
             entry.slot.close();
@@ -330,7 +337,6 @@ impl Fanout {
         registry.entries.clear();
         registry.exact.clear();
         registry.patterns.clear();
-        registry.closed = true;
     }
 
     /// Pushes `record` into the queue of every subscriber that wants it; never blocks. A
@@ -341,7 +347,7 @@ impl Fanout {
         let mut delivered = 0u64;
         {
             let registry = self.read();
-            let topics = &record.update().topics;
+            let topics = record.topics();
             let mut lists: Vec<&Slab<Arc<Entry>>> = Vec::new();
             for topic in topics {
                 if let Some(found) = registry.exact.get(topic.as_str()) {

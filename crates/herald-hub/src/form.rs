@@ -27,13 +27,33 @@ impl FormError {
     }
 }
 
+/// The bounds a publish form is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormLimits {
+    /// The most topics an update may carry.
+    pub max_topics: usize,
+    /// The longest update ID, in bytes.
+    pub max_id_size: usize,
+}
+
+impl Default for FormLimits {
+    /// The hub's defaults: 1,000 topics, IDs of 1 KiB.
+    fn default() -> FormLimits {
+        FormLimits {
+            max_topics: 1_000,
+            max_id_size: 1024,
+        }
+    }
+}
+
 /// Reads and validates a publish form (A5 #18, #21): `content_type` is the request's
-/// `Content-Type`, `body` its bytes; at most `max_topics` topics are accepted.
+/// `Content-Type`, `body` its bytes, checked against `limits`.
 pub fn parse_publish_form(
     content_type: Option<&str>,
     body: &[u8],
-    max_topics: usize,
+    limits: &FormLimits,
 ) -> Result<Update, FormError> {
+    let max_topics = limits.max_topics;
     let is_form = content_type
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| {
@@ -83,16 +103,7 @@ pub fn parse_publish_form(
     let has_control = |s: &str| s.contains(['\0', '\r', '\n']);
     let id = id.filter(|i| !i.is_empty());
     if let Some(id) = &id {
-        if has_control(id) {
-            return Err(FormError::invalid(
-                r#"Invalid "id" parameter: it contains NUL, CR or LF"#,
-            ));
-        }
-        if id.starts_with('#') {
-            return Err(FormError::invalid(
-                r##"Invalid "id" parameter: it must not start with "#""##,
-            ));
-        }
+        check_id(id, limits.max_id_size)?;
     }
     if event_type.as_deref().is_some_and(has_control) {
         return Err(FormError::invalid(
@@ -107,6 +118,43 @@ pub fn parse_publish_form(
         retry,
         private,
     })
+}
+
+/// Refuses an update ID that a subscriber could not resume from: one that the `id` field of
+/// an event cannot carry (NUL, CR, LF), that a `Last-Event-ID` header cannot carry back (other
+/// control characters, surrounding spaces or tabs, more than `max_size` bytes), or that means
+/// something else in a resume (`earliest`, or a leading `#`).
+pub fn check_id(id: &str, max_size: usize) -> Result<(), FormError> {
+    let refuse = |why: &str| {
+        Err(FormError::invalid(format!(
+            r#"Invalid "id" parameter: {why}"#
+        )))
+    };
+    if id.contains(['\0', '\r', '\n']) {
+        return refuse("it contains NUL, CR or LF");
+    }
+    if id.chars().any(char::is_control) {
+        return refuse(
+            "it contains a control character, which a Last-Event-ID header cannot carry",
+        );
+    }
+    if id.starts_with(' ') || id.ends_with(' ') {
+        return refuse("it starts or ends with a space, which a Last-Event-ID header drops");
+    }
+    if id.starts_with('#') {
+        return refuse(r##"it must not start with "#""##);
+    }
+    if id == "earliest" {
+        return refuse(r#""earliest" is reserved: it asks for the whole history"#);
+    }
+    if id.len() > max_size {
+        return refuse(&format!(
+            "it is {} bytes; the hub accepts at most {max_size} (max-id-size), so that a \
+             reconnecting client's Last-Event-ID header fits",
+            id.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a form whose bytes, or whose percent-decoded names and values, are not UTF-8 (the
@@ -137,13 +185,17 @@ mod tests {
     use super::*;
 
     const FORM: Option<&str> = Some("application/x-www-form-urlencoded; charset=utf-8");
+    const TWO: FormLimits = FormLimits {
+        max_topics: 2,
+        max_id_size: 16,
+    };
 
     #[test]
     fn a_valid_form_becomes_an_update() {
         let update = parse_publish_form(
             FORM,
             b"topic=a&topic=b&data=x+y&id=1&retry=5&private=on",
-            10,
+            &FormLimits::default(),
         )
         .expect("valid");
         assert_eq!(update.topics, ["a", "b"]);
@@ -156,7 +208,7 @@ mod tests {
     #[test]
     fn refusals_name_the_problem() {
         let refuse = |content_type, body: &[u8]| {
-            parse_publish_form(content_type, body, 2)
+            parse_publish_form(content_type, body, &TWO)
                 .expect_err("refused")
                 .to_string()
         };
@@ -166,8 +218,42 @@ mod tests {
         assert!(refuse(FORM, b"topic=a&data=%C3%28").contains("\"data\""));
         assert!(refuse(FORM, b"topic=a&id=%0A").contains("\"id\""));
         assert!(refuse(FORM, b"topic=a&retry=-1").contains("retry"));
+    }
+
+    #[test]
+    fn ids_that_cannot_be_resumed_from_are_refused() {
+        let refuse = |id: &str| {
+            let body = format!(
+                "topic=a&id={}",
+                percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+            );
+            parse_publish_form(FORM, body.as_bytes(), &TWO)
+                .expect_err(id)
+                .to_string()
+        };
+        assert!(refuse("earliest").contains("reserved"));
+        assert!(refuse("#1").contains("\"#\""));
+        assert!(refuse("a\u{1}b").contains("control"));
+        assert!(refuse("a\u{7f}").contains("control"));
+        assert!(refuse(" a").contains("space"));
+        assert!(refuse("a\t").contains("control"));
+        assert!(refuse("a ").contains("space"));
+        assert!(refuse(&"x".repeat(17)).contains("at most 16"));
+        for fine in [
+            "x".repeat(16),
+            "é✓".to_owned(),
+            "a b".to_owned(),
+            "earliest2".to_owned(),
+        ] {
+            let body = format!(
+                "topic=a&id={}",
+                percent_encoding::utf8_percent_encode(&fine, percent_encoding::NON_ALPHANUMERIC)
+            );
+            let update = parse_publish_form(FORM, body.as_bytes(), &TWO).expect("accepted");
+            assert_eq!(update.id, fine);
+        }
         assert!(matches!(
-            parse_publish_form(FORM, b"topic=/.well-known/mercure/x", 2),
+            parse_publish_form(FORM, b"topic=/.well-known/mercure/x", &TWO),
             Err(FormError::Reserved(_))
         ));
     }

@@ -1,30 +1,48 @@
 //! The hub: its configuration, authorizer, transport and fan-out, and how it is served.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::auth::{AuthSetupError, Authorizer, KeyConfig};
+use crate::auth::{AuthSetupError, Authorizer, JwksError, KeyConfig, KeySet, Role};
 use crate::config::{HubConfig, JwtKey};
 use crate::fanout::Fanout;
 use crate::http::limits::PublishRate;
+use crate::http::refusal_log::RefusalLog;
 use crate::metrics::Metrics;
 use crate::server::Server;
-use crate::transport::{DurableTransport, LocalTransport, Transport, TransportError};
+use crate::transport::shared::{DEDUPE_WINDOW, RedisLog, RedisOptions, SharedLog};
+use crate::transport::{
+    DurableTransport, HistoryLimits, LocalTransport, OnDamage, SharedOptions, SharedTransport,
+    Transport, TransportError,
+};
 use crate::update::Update;
 
-/// Why a hub could not be built.
+/// Why a hub could not be built. Each message says it all on one line (no error is both
+/// shown and chained as a source, so `{:#}` never repeats itself).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HubError {
     /// A JWT key or algorithm is unusable.
-    #[error("JWT configuration: {0}")]
+    #[error(transparent)]
     Auth(#[from] AuthSetupError),
+    /// A JWK Set URL is unusable.
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
     /// The history store cannot be opened.
-    #[error("history store: {0}")]
-    Storage(#[from] TransportError),
+    #[error("cannot open the history store in {}: {reason}", dir.display())]
+    Storage {
+        /// The data directory.
+        dir: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The shared transport cannot start.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     /// A setting is out of range or contradicts another.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -38,6 +56,7 @@ pub(crate) struct HubState {
     pub(crate) fanout: Arc<Fanout>,
     pub(crate) metrics: Metrics,
     pub(crate) publish_rate: PublishRate,
+    pub(crate) refusal_log: RefusalLog,
 }
 
 /// A Mercure hub. Cloning is cheap and shares the hub.
@@ -62,34 +81,86 @@ fn key_config(key: &Option<JwtKey>) -> Option<KeyConfig> {
     })
 }
 
+/// Each role's verifier: its key, or its JWK Set (never both).
+fn authorizer(config: &HubConfig) -> Result<Authorizer, HubError> {
+    let mut authorizer = Authorizer::new(
+        key_config(&config.publisher_jwt),
+        key_config(&config.subscriber_jwt),
+    )?;
+    for (role, key, url) in [
+        (
+            Role::Publisher,
+            &config.publisher_jwt,
+            &config.publisher_jwks_url,
+        ),
+        (
+            Role::Subscriber,
+            &config.subscriber_jwt,
+            &config.subscriber_jwks_url,
+        ),
+    ] {
+        let Some(url) = url else { continue };
+        if key.is_some() {
+            return Err(HubError::Config(format!(
+                "the {role} tokens are verified either with a JWT key or with a JWK Set \
+                 ({url}), not both"
+            )));
+        }
+        let set = KeySet::builder(url.clone())
+            .refresh(config.jwks_refresh)
+            .build()?;
+        authorizer = authorizer.key_set(role, set);
+    }
+    Ok(authorizer)
+}
+
+/// Opens the durable history in `dir`, with an error that names the directory.
+fn open_store(
+    dir: &Path,
+    limits: HistoryLimits,
+    on_damage: OnDamage,
+    fanout: &Arc<Fanout>,
+) -> Result<DurableTransport, HubError> {
+    let failed = |reason: String| HubError::Storage {
+        dir: dir.to_owned(),
+        reason,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(failed("it is not a directory".to_owned()));
+    }
+    DurableTransport::open(dir, limits, on_damage, fanout.clone()).map_err(|error| match error {
+        TransportError::Storage(reason) => failed(reason),
+        other => failed(other.to_string()),
+    })
+}
+
 impl Hub {
     /// A hub with this configuration and the in-memory transport.
     pub fn new(config: HubConfig) -> Result<Hub, HubError> {
         crate::http::cors::check(&config.cors_origins, config.cors_credentials)
             .map_err(HubError::Config)?;
-        let authorizer = Authorizer::new(
-            key_config(&config.publisher_jwt),
-            key_config(&config.subscriber_jwt),
-        )?;
+        // Half the header bound for the ID leaves room for a browser's other request headers
+        // beside `Last-Event-ID`.
+        if config.max_id_size > config.max_header_size / 2 {
+            return Err(HubError::Config(format!(
+                "max-id-size ({}) must be at most half of max-header-size ({}), so that a \
+                 reconnecting browser's Last-Event-ID header is accepted",
+                config.max_id_size, config.max_header_size
+            )));
+        }
+        let authorizer = authorizer(&config)?;
         let publish_rate = PublishRate::new(config.publish_rate);
         let fanout = Arc::new(
             Fanout::with_flush_interval(config.subscriber_queue, config.flush_interval)
                 .heartbeat(config.heartbeat),
         );
-        let metrics = Metrics::new(&fanout);
-        let transport: Arc<dyn Transport> = match &config.data_dir {
-            Some(dir) => Arc::new(DurableTransport::open(
-                dir,
-                config.history_size,
-                config.history_age,
-                fanout.clone(),
-            )?),
-            None => Arc::new(LocalTransport::with_max_age(
-                config.history_size,
-                config.history_age,
-                fanout.clone(),
-            )),
+        let metrics = Metrics::new(&fanout, config.transport.is_some());
+        let limits = HistoryLimits {
+            size: config.history_size,
+            bytes: config.history_bytes,
+            age: config.history_age,
         };
+        let transport = transport(&config, limits, &fanout)?;
         Ok(Hub {
             state: Arc::new(HubState {
                 config,
@@ -98,6 +169,7 @@ impl Hub {
                 fanout,
                 metrics,
                 publish_rate,
+                refusal_log: RefusalLog::default(),
             }),
         })
     }
@@ -112,6 +184,24 @@ impl Hub {
         &self.state.config
     }
 
+    /// Fetches every JWK Set the hub verifies tokens with, and logs how it went: a hub that
+    /// starts before its identity provider still starts, and fetches again on demand.
+    pub async fn fetch_key_sets(&self) {
+        for role in [Role::Publisher, Role::Subscriber] {
+            let Some(set) = self.state.authorizer.jwks(role) else {
+                continue;
+            };
+            match set.refresh().await {
+                Ok(keys) => tracing::info!(%role, url = set.url(), keys, "JWK Set fetched"),
+                Err(error) => tracing::warn!(
+                    %role,
+                    %error,
+                    "JWK Set not fetched: tokens are refused until a fetch succeeds"
+                ),
+            }
+        }
+    }
+
     /// How many subscribers are connected to this node.
     pub fn subscriber_count(&self) -> usize {
         self.state.fanout.len()
@@ -123,7 +213,7 @@ impl Hub {
         let record = self.state.transport.dispatch(update).await?;
         self.state.metrics.published();
         self.state.metrics.delivery_latency(started.elapsed());
-        Ok(record.update().id.clone())
+        Ok(record.id().to_owned())
     }
 
     /// The routes: `/.well-known/mercure` (publish, subscribe), the subscriptions API,
@@ -147,6 +237,81 @@ impl Hub {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         Server::new(self).listener(listener).run(signal).await
+    }
+}
+
+/// The transport the configuration asks for: a shared log, the data directory's store, or
+/// memory.
+fn transport(
+    config: &HubConfig,
+    limits: HistoryLimits,
+    fanout: &Arc<Fanout>,
+) -> Result<Arc<dyn Transport>, HubError> {
+    match (&config.transport, &config.data_dir) {
+        (Some(_), Some(_)) => Err(HubError::Config(
+            "a shared transport and a data directory cannot be used together: the shared log \
+             is the history (remove --data-dir or --transport)"
+                .to_owned(),
+        )),
+        (Some(url), None) => {
+            let log: Arc<dyn SharedLog> = match url.split_once("://").map(|(scheme, _)| scheme) {
+                Some("redis" | "rediss") => Arc::new(
+                    RedisLog::new(RedisOptions {
+                        url: url.clone(),
+                        prefix: config.transport_prefix.clone(),
+                        history_size: config.history_size,
+                        timeout: config.transport_timeout,
+                        dedupe_window: DEDUPE_WINDOW,
+                    })
+                    .map_err(|e| HubError::Config(e.to_string()))?,
+                ),
+                _ => {
+                    return Err(HubError::Config(format!(
+                        "unknown transport {:?}: expected redis://host:port or rediss://host:port",
+                        redact(url)
+                    )));
+                }
+            };
+            let options = SharedOptions {
+                node: config
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(|| format!("herald-{}", std::process::id())),
+                subscriptions: config.subscriptions,
+                limits,
+                timeout: config.transport_timeout,
+                fence: config.transport_timeout.min(Duration::from_secs(1)),
+            };
+            Ok(Arc::new(SharedTransport::start(
+                log,
+                options,
+                fanout.clone(),
+            )?))
+        }
+        (None, Some(dir)) => {
+            let on_damage = if config.move_aside_damaged_history {
+                OnDamage::MoveAside
+            } else {
+                OnDamage::Fail
+            };
+            Ok(Arc::new(open_store(dir, limits, on_damage, fanout)?))
+        }
+        (None, None) => Ok(Arc::new(LocalTransport::with_limits(
+            limits,
+            fanout.clone(),
+        ))),
+    }
+}
+
+/// A URL without its credentials, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -12,7 +12,10 @@
 //! In production, [`server::Server`] serves it on several listeners with TLS and HTTP/2, bounds
 //! connections and stuck clients, and shuts down gracefully; `data_dir` in [`HubConfig`] makes
 //! the history durable ([`transport::DurableTransport`]); `/metrics`, `/healthz` and `/readyz`
-//! are always routed.
+//! are routed on the hub's listeners unless `public_metrics` is off, and alone on a
+//! [metrics listener](server::Server::metrics_listener). Tokens are verified with a key per
+//! role, or with the keys of a JWK Set ([`auth::KeySet`]). Every refused request is logged at
+//! `info` (rate-limited), without its token.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,6 +51,7 @@ pub mod form;
 mod http;
 mod hub;
 mod metrics;
+mod replay;
 pub mod server;
 mod subscriptions;
 pub mod topic;

@@ -9,6 +9,86 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::fanout::Fanout;
+use crate::transport::SharedStats;
+
+/// What `/metrics` reads at each scrape.
+#[derive(Debug, Default)]
+pub(crate) struct Readings {
+    pub(crate) subscriptions: usize,
+    pub(crate) history_len: usize,
+    pub(crate) history_bytes: usize,
+    /// The shared log's mirror, for a node of a cluster.
+    pub(crate) shared: Option<SharedStats>,
+}
+
+/// The metrics of a node of a cluster, registered when its transport is shared.
+struct SharedMetrics {
+    lag_entries: Gauge,
+    lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    gaps: Counter,
+    epoch_changes: Counter,
+    errors: Counter,
+    nodes: Gauge,
+}
+
+impl SharedMetrics {
+    fn register(registry: &mut Registry) -> SharedMetrics {
+        let metrics = SharedMetrics {
+            lag_entries: Gauge::default(),
+            lag_seconds: Gauge::default(),
+            gaps: Counter::default(),
+            epoch_changes: Counter::default(),
+            errors: Counter::default(),
+            nodes: Gauge::default(),
+        };
+        registry.register(
+            "shared_log_lag_entries",
+            "Entries of the shared log this node has not read yet",
+            metrics.lag_entries.clone(),
+        );
+        registry.register(
+            "shared_log_lag_seconds",
+            "Age of the newest shared-log entry when this node read it",
+            metrics.lag_seconds.clone(),
+        );
+        registry.register(
+            "shared_log_gaps",
+            "Holes found in the shared log's offsets (this node lagged past its bound)",
+            metrics.gaps.clone(),
+        );
+        registry.register(
+            "shared_log_epoch_changes",
+            "Times the shared log was found to have lost its data (a new epoch)",
+            metrics.epoch_changes.clone(),
+        );
+        registry.register(
+            "shared_log_errors",
+            "Failed reads and loads of the shared log",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "cluster_nodes",
+            "Nodes of the cluster alive at this node's last heartbeat",
+            metrics.nodes.clone(),
+        );
+        metrics
+    }
+
+    fn set(&self, stats: &SharedStats) {
+        let bring = |counter: &Counter, value: u64| {
+            counter.inc_by(value.saturating_sub(counter.get()));
+        };
+        self.lag_entries
+            .set(i64::try_from(stats.lag_entries).unwrap_or(i64::MAX));
+        #[allow(clippy::cast_precision_loss)]
+        self.lag_seconds.set(stats.lag_ms as f64 / 1000.0);
+        bring(&self.gaps, stats.gaps);
+        bring(&self.epoch_changes, stats.epoch_changes);
+        bring(&self.errors, stats.errors);
+        self.nodes
+            .set(i64::try_from(stats.nodes).unwrap_or(i64::MAX));
+    }
+}
 
 /// Every metric the hub exports.
 pub(crate) struct Metrics {
@@ -20,6 +100,9 @@ pub(crate) struct Metrics {
     rejected: Family<Vec<(&'static str, &'static str)>, Counter>,
     latency: Histogram,
     history_size: Gauge,
+    history_bytes: Gauge,
+    resume_not_found: Counter,
+    shared: Option<SharedMetrics>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -38,8 +121,9 @@ impl Drop for OpenGuard {
 }
 
 impl Metrics {
-    /// The metrics of a hub whose fan-out counts its own deliveries and slow consumers.
-    pub(crate) fn new(fanout: &Fanout) -> Metrics {
+    /// The metrics of a hub whose fan-out counts its own deliveries and slow consumers, and,
+    /// for a node of a cluster (`shared`), its mirror of the shared log.
+    pub(crate) fn new(fanout: &Fanout, shared: bool) -> Metrics {
         let mut registry = Registry::with_prefix("herald");
         let connections = Gauge::default();
         registry.register(
@@ -93,7 +177,22 @@ impl Metrics {
             "Updates kept for resuming subscribers",
             history_size.clone(),
         );
+        let history_bytes = Gauge::default();
+        registry.register(
+            "history_bytes",
+            "Bytes the kept updates take (encoded event, topics and ID)",
+            history_bytes.clone(),
+        );
+        let resume_not_found = Counter::default();
+        registry.register(
+            "resumes_not_found",
+            "Resumes whose Last-Event-ID was not in history (unknown, or already dropped: \
+             a sign that history is too short)",
+            resume_not_found.clone(),
+        );
+        let shared = shared.then(|| SharedMetrics::register(&mut registry));
         Metrics {
+            shared,
             registry,
             connections,
             subscriptions,
@@ -102,6 +201,8 @@ impl Metrics {
             rejected,
             latency,
             history_size,
+            history_bytes,
+            resume_not_found,
         }
     }
 
@@ -132,11 +233,20 @@ impl Metrics {
             .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
     }
 
+    /// Counts a resume whose ID was not found in history.
+    pub(crate) fn resume_not_found(&self) {
+        self.resume_not_found.inc();
+    }
+
     /// The metrics in the Prometheus text format, with the gauges read now.
-    pub(crate) fn render(&self, subscriptions: usize, history_size: usize) -> String {
+    pub(crate) fn render(&self, readings: &Readings) -> String {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.subscriptions.set(gauge(subscriptions));
-        self.history_size.set(gauge(history_size));
+        self.subscriptions.set(gauge(readings.subscriptions));
+        self.history_size.set(gauge(readings.history_len));
+        self.history_bytes.set(gauge(readings.history_bytes));
+        if let (Some(metrics), Some(stats)) = (&self.shared, &readings.shared) {
+            metrics.set(stats);
+        }
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &self.registry) {
             tracing::error!(%error, "cannot render metrics");

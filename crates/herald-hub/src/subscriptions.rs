@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::fanout::Subscriber;
+use crate::fanout::{Fanout, Subscriber};
 use crate::hub::HubState;
 use crate::update::{Update, generate_id};
 
@@ -45,13 +45,13 @@ pub(crate) fn subscription_topic(selector: &str, subscriber: &str) -> String {
 }
 
 /// One subscription as a JSON-LD document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SubscriptionDoc {
     #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
-    pub(crate) context: Option<&'static str>,
+    pub(crate) context: Option<String>,
     pub(crate) id: String,
     #[serde(rename = "type")]
-    pub(crate) kind: &'static str,
+    pub(crate) kind: String,
     pub(crate) subscriber: String,
     pub(crate) topic: String,
     pub(crate) active: bool,
@@ -62,9 +62,9 @@ pub(crate) struct SubscriptionDoc {
 impl SubscriptionDoc {
     pub(crate) fn new(subscriber: &Subscriber, selector: &str, active: bool) -> SubscriptionDoc {
         SubscriptionDoc {
-            context: Some(CONTEXT),
+            context: Some(CONTEXT.to_owned()),
             id: subscription_topic(selector, &subscriber.id),
-            kind: "Subscription",
+            kind: "Subscription".to_owned(),
             subscriber: subscriber.id.clone(),
             topic: selector.to_owned(),
             active,
@@ -73,10 +73,9 @@ impl SubscriptionDoc {
     }
 }
 
-/// Every subscription of every connected subscriber, without `@context`.
-pub(crate) fn all_docs(state: &HubState) -> Vec<SubscriptionDoc> {
-    let mut docs: Vec<SubscriptionDoc> = state
-        .fanout
+/// Every subscription of every subscriber connected to this node, without `@context`.
+pub(crate) fn node_docs(fanout: &Fanout) -> Vec<SubscriptionDoc> {
+    let mut docs: Vec<SubscriptionDoc> = fanout
         .subscribers()
         .iter()
         .flat_map(|s| {
@@ -90,26 +89,27 @@ pub(crate) fn all_docs(state: &HubState) -> Vec<SubscriptionDoc> {
     docs
 }
 
-/// Publishes one private update per subscription of `subscriber`, saying whether it is active.
+/// Publishes one private update per subscription of `subscriber`, saying whether it is active
+/// (all at once: a shared log takes them in one round of concurrent appends).
 pub(crate) async fn announce(state: &Arc<HubState>, subscriber: &Subscriber, active: bool) {
-    for selector in &subscriber.selectors {
+    state.transport.subscriptions_changed();
+    let events = subscriber.selectors.iter().filter_map(|selector| {
         let doc = SubscriptionDoc::new(subscriber, selector.as_str(), active);
-        let data = match serde_json::to_string_pretty(&doc) {
-            Ok(data) => data,
-            Err(error) => {
-                tracing::warn!(%error, "cannot serialize a subscription document");
-                continue;
-            }
-        };
-        let update = Update {
+        let data = serde_json::to_string_pretty(&doc)
+            .inspect_err(|error| tracing::warn!(%error, "cannot serialize a subscription document"))
+            .ok()?;
+        Some(Update {
             id: generate_id(),
-            topics: vec![doc.id.clone()],
+            topics: vec![doc.id],
             data,
             event_type: None,
             retry: None,
             private: true,
-        };
-        if let Err(error) = state.transport.dispatch(update).await {
+        })
+    });
+    let sent = futures::future::join_all(events.map(|update| state.transport.announce(update)));
+    for result in sent.await {
+        if let Err(error) = result {
             tracing::warn!(%error, "cannot publish a subscription event");
         }
     }

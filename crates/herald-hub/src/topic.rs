@@ -3,26 +3,40 @@
 //! A selector matches a topic when it is `*`, when it is byte-identical to the topic, or when it
 //! is a valid RFC 6570 URI Template that the topic matches. A selector that looks like a template
 //! but does not parse as one is an ordinary string. This mirrors the Mercure reference hub, which
-//! compiles each template into an anchored regular expression; [`TopicSelector`] does the same,
-//! once, when it is built, with the same grammar and the same expression shapes, so that a
-//! subscription that works against the reference hub selects the same topics here.
+//! compiles each template into an anchored regular expression; [`TopicSelector`] accepts the
+//! same topics, with the same grammar, so that a subscription that works against the reference
+//! hub selects the same topics here, but through a matcher of its own ([`template`]) that costs
+//! a few bytes per part of the template and time linear in the topic.
 //!
 //! Like the reference hub, matching is structural: an expression matches any run of the
 //! characters its operator may produce, variable names and prefix lengths (`{var:3}`) do not
 //! constrain the match, and every expression may expand to nothing.
+//!
+//! Compiled templates are shared: every selector built from the same text, by any subscriber
+//! or token, uses one matcher, which lives as long as some selector holds it.
+//!
+//! ```
+//! use herald_hub::topic::TopicSelector;
+//!
+//! let books = TopicSelector::new("https://example.com/books/{id}");
+//! assert!(books.is_template());
+//! assert!(books.matches("https://example.com/books/1"));
+//! assert!(!books.matches("https://example.com/books/1/reviews"));
+//! assert_eq!(books.cost(), 2, "a literal and an expression");
+//! ```
 
-use std::fmt::{self, Write as _};
-use std::sync::Arc;
+mod template;
 
-use regex::{Regex, RegexBuilder};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
+use template::Template;
 
 /// Most variables a template may hold to be compiled; one with more is matched as a plain
 /// string. Real templates hold a handful; the bound keeps a hostile selector from costing more
 /// than a fraction of a millisecond to compile.
 pub const MAX_TEMPLATE_VARIABLES: usize = 64;
-/// Upper bound on the compiled size of one template's matcher (it limits, for instance, an
-/// expression with thousands of variables). A larger template is matched as a plain string.
-const MAX_COMPILED_TEMPLATE_BYTES: usize = 1 << 20;
 
 /// A topic selector compiled once: `*`, an exact topic, or an RFC 6570 URI template.
 ///
@@ -38,25 +52,35 @@ pub struct TopicSelector {
 enum Kind {
     Wildcard,
     Exact,
-    Template(Regex),
+    Template(Arc<Template>),
 }
 
 impl TopicSelector {
-    /// Compiles `selector`.
+    /// Compiles `selector` (or finds it compiled already).
     pub fn new(selector: &str) -> TopicSelector {
         let kind = if selector == "*" {
             Kind::Wildcard
         } else if !selector.contains('{') {
             Kind::Exact
         } else {
-            match compile_template(selector) {
-                Some(regex) => Kind::Template(regex),
+            match shared_template(selector) {
+                Some(template) => Kind::Template(template),
                 None => Kind::Exact,
             }
         };
         TopicSelector {
             raw: Arc::from(selector),
             kind,
+        }
+    }
+
+    /// What matching this selector against a topic costs, in pieces walked: 1 for `*` and for an
+    /// exact topic (found by lookup), and for a template the number of its literals and
+    /// expressions (`https://example.com/{a}/{b}` costs 4). Budgets per request add these up.
+    pub fn cost(&self) -> usize {
+        match &self.kind {
+            Kind::Wildcard | Kind::Exact => 1,
+            Kind::Template(template) => template.pieces(),
         }
     }
 
@@ -81,7 +105,7 @@ impl TopicSelector {
         match &self.kind {
             Kind::Wildcard => true,
             Kind::Exact => *self.raw == *topic,
-            Kind::Template(regex) => *self.raw == *topic || regex.is_match(topic),
+            Kind::Template(template) => *self.raw == *topic || template.matches(topic),
         }
     }
 
@@ -160,267 +184,34 @@ pub fn all_matched(selectors: &[TopicSelector], topics: &[impl AsRef<str>]) -> b
     !selectors.is_empty() && first_unmatched(selectors, topics).is_none()
 }
 
-/// Compiles a URI template into an anchored regular expression, or `None` if `template` is not a
-/// valid RFC 6570 template (or its matcher would be unreasonably large).
-fn compile_template(template: &str) -> Option<Regex> {
-    let parts = parse_template(template)?;
-    let variables: usize = parts
-        .iter()
-        .map(|part| match part {
-            Part::Literal(_) => 0,
-            Part::Expression(expr) => expr.explode.len(),
-        })
-        .sum();
-    if variables > MAX_TEMPLATE_VARIABLES {
-        tracing::debug!(
-            template,
-            variables,
-            "URI template has too many variables; matching it as a plain string"
-        );
-        return None;
-    }
-    let mut source = String::with_capacity(template.len() * 4);
-    source.push('^');
-    for part in &parts {
-        match part {
-            Part::Literal(text) => source.push_str(&regex::escape(text)),
-            Part::Expression(expr) => expr.write_regex(&mut source),
-        }
-    }
-    source.push('$');
-    match RegexBuilder::new(&source)
-        .size_limit(MAX_COMPILED_TEMPLATE_BYTES)
-        .build()
-    {
-        Ok(regex) => Some(regex),
-        Err(error) => {
-            tracing::debug!(%error, template, "URI template too large to compile; matching it as a plain string");
-            None
-        }
-    }
+/// Compiled templates by their text, while some selector holds them.
+static TEMPLATES: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
+
+#[derive(Default)]
+struct Cache {
+    templates: HashMap<Arc<str>, Weak<Template>>,
+    /// The size after the last sweep of dropped templates: the next sweep comes when the map
+    /// has doubled, so that the map stays within twice the templates in use, at a constant
+    /// cost per insertion.
+    swept_at: usize,
 }
 
-/// One piece of a parsed template.
-enum Part<'a> {
-    Literal(&'a str),
-    Expression(Expression),
-}
-
-/// The operator of an expression (RFC 6570 section 2.2).
-#[derive(Clone, Copy)]
-enum Operator {
-    Simple,
-    Reserved,
-    Fragment,
-    Label,
-    Path,
-    PathParam,
-    Query,
-    Continuation,
-}
-
-struct Expression {
-    operator: Operator,
-    /// For each variable: whether it is exploded (`var*`).
-    explode: Vec<bool>,
-}
-
-/// Unreserved characters (RFC 3986), as a regex class body.
-const CLASS_UNRESERVED: &str = r"\x2d\x2e\x30-\x39\x41-\x5a\x5f\x61-\x7a\x7e";
-/// Reserved characters (RFC 3986 gen-delims and sub-delims), as a regex class body.
-const CLASS_RESERVED: &str = r"\x21\x23\x24\x26-\x2c\x2f\x3a\x3b\x3d\x3f\x40\x5b\x5d";
-
-impl Expression {
-    /// `(first, separator, named, allows reserved characters)` per RFC 6570 appendix A.
-    fn shape(&self) -> (&'static str, &'static str, bool, bool) {
-        match self.operator {
-            Operator::Simple => ("", ",", false, false),
-            Operator::Reserved => ("", ",", false, true),
-            Operator::Fragment => ("#", ",", false, true),
-            Operator::Label => (".", ".", false, false),
-            Operator::Path => ("/", "/", false, false),
-            Operator::PathParam => (";", ";", true, false),
-            Operator::Query => ("?", "&", true, false),
-            Operator::Continuation => ("&", "&", true, false),
-        }
+/// The compiled template for `text`, shared with every other selector of the same text, or
+/// `None` when `text` is not a template that compiles.
+fn shared_template(text: &str) -> Option<Arc<Template>> {
+    let mut cache = TEMPLATES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(template) = cache.templates.get(text).and_then(Weak::upgrade) {
+        return Some(template);
     }
-
-    /// Appends the regex for this expression: an optional prefix, one value, then up to one more
-    /// value per extra variable (any number when a variable is exploded).
-    fn write_regex(&self, out: &mut String) {
-        let (first, separator, named, reserved) = self.shape();
-        let any_explode = self.explode.iter().any(|&e| e);
-        if !first.is_empty() {
-            out.push_str("(?:");
-            out.push_str(&regex::escape(first));
-        }
-        out.push_str("(?:");
-        write_value_class(out, reserved, named || self.explode.first() == Some(&true));
-        if self.explode.len() > 1 || any_explode {
-            out.push_str("(?:");
-            out.push_str(&regex::escape(separator));
-            write_value_class(out, reserved, named || any_explode);
-            out.push(')');
-            if any_explode {
-                out.push('*');
-            } else {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "{{0,{}}}", self.explode.len() - 1);
-            }
-        }
-        out.push(')');
-        if !first.is_empty() {
-            out.push(')');
-        }
-        out.push('?');
+    let template = Arc::new(Template::compile(text, MAX_TEMPLATE_VARIABLES)?);
+    if cache.templates.len() >= 2 * cache.swept_at.max(512) {
+        cache.templates.retain(|_, weak| weak.strong_count() > 0);
+        cache.swept_at = cache.templates.len();
     }
-}
-
-/// Appends a run of value characters: `,` (and `=` for named or exploded values) unless the
-/// reserved set already holds them, the unreserved set, the reserved set when allowed, and
-/// percent-encoded triplets.
-fn write_value_class(out: &mut String, reserved: bool, named: bool) {
-    out.push_str("(?:[");
-    if !reserved {
-        out.push_str(r"\x2c");
-        if named {
-            out.push_str(r"\x3d");
-        }
-    }
-    out.push_str(CLASS_UNRESERVED);
-    if reserved {
-        out.push_str(CLASS_RESERVED);
-    }
-    out.push_str("]|%[[:xdigit:]][[:xdigit:]])*");
-}
-
-/// Whether `c` may appear literally outside expressions (RFC 6570 section 2.1).
-fn is_literal_char(c: char) -> bool {
-    matches!(c,
-        '!' | '#' | '$' | '&' | '('..=';' | '=' | '?'..='[' | ']' | '_' | 'a'..='z' | '~'
-        | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFEF}')
-        || is_supplementary_literal(c)
-}
-
-/// Supplementary-plane `ucschar` and `iprivate` code points allowed as literals.
-fn is_supplementary_literal(c: char) -> bool {
-    let c = u32::from(c);
-    if !(0x1_0000..=0x10_FFFD).contains(&c) || (c & 0xFFFF) > 0xFFFD {
-        return false;
-    }
-    // The plane-14 range starts at U+E1000.
-    !(0xE_0000..0xE_1000).contains(&c)
-}
-
-/// Parses a template into literals and expressions, or `None` if it is not valid RFC 6570
-/// (levels 1-4): unbalanced braces, empty or malformed variable names, reserved operators
-/// (`= , ! @ |`), prefix lengths outside 1..=9999, a stray `}` or a character that may not
-/// appear in a URI, or malformed percent-encoding.
-fn parse_template(template: &str) -> Option<Vec<Part<'_>>> {
-    let bytes = template.as_bytes();
-    let mut parts = Vec::new();
-    let mut literal_start = 0;
-    let mut pos = 0;
-    while let Some(c) = template.get(pos..).and_then(|rest| rest.chars().next()) {
-        match c {
-            '{' => {
-                if pos > literal_start {
-                    parts.push(Part::Literal(&template[literal_start..pos]));
-                }
-                let (expression, end) = parse_expression(bytes, pos + 1)?;
-                parts.push(Part::Expression(expression));
-                literal_start = end;
-                pos = end;
-            }
-            '%' if is_triplet(bytes, pos) => pos += 3,
-            _ if is_literal_char(c) => pos += c.len_utf8(),
-            _ => return None,
-        }
-    }
-    if literal_start < template.len() {
-        parts.push(Part::Literal(&template[literal_start..]));
-    }
-    Some(parts)
-}
-
-/// Parses one expression starting just after its `{`; returns it and the offset just after its
-/// `}`. Expressions are ASCII: any other byte makes the template invalid.
-fn parse_expression(bytes: &[u8], mut pos: usize) -> Option<(Expression, usize)> {
-    let operator = match *bytes.get(pos)? {
-        b'+' => Operator::Reserved,
-        b'#' => Operator::Fragment,
-        b'.' => Operator::Label,
-        b'/' => Operator::Path,
-        b';' => Operator::PathParam,
-        b'?' => Operator::Query,
-        b'&' => Operator::Continuation,
-        b'=' | b',' | b'!' | b'@' | b'|' => return None,
-        _ => Operator::Simple,
-    };
-    if !matches!(operator, Operator::Simple) {
-        pos += 1;
-    }
-    let mut explode = Vec::new();
-    loop {
-        // varname: varchar / pct-encoded, with single inner dots.
-        let name_start = pos;
-        loop {
-            match *bytes.get(pos)? {
-                b'%' if is_triplet(bytes, pos) => pos += 3,
-                b'.' => pos += 1,
-                c if c.is_ascii_alphanumeric() || c == b'_' => pos += 1,
-                _ => break,
-            }
-        }
-        if !valid_varname(&bytes[name_start..pos]) {
-            return None;
-        }
-        // modifier: `*` or `:` max-length (1..=9999, no leading zero).
-        match *bytes.get(pos)? {
-            b'*' => {
-                explode.push(true);
-                pos += 1;
-            }
-            b':' => {
-                pos += 1;
-                let digits_start = pos;
-                let mut max_len = 0u32;
-                while let Some(digit) = bytes.get(pos).filter(|b| b.is_ascii_digit()) {
-                    max_len = max_len * 10 + u32::from(digit - b'0');
-                    if max_len == 0 || max_len > 9999 {
-                        return None;
-                    }
-                    pos += 1;
-                }
-                if pos == digits_start {
-                    return None;
-                }
-                explode.push(false);
-            }
-            _ => explode.push(false),
-        }
-        match *bytes.get(pos)? {
-            b',' => pos += 1,
-            b'}' => return Some((Expression { operator, explode }, pos + 1)),
-            _ => return None,
-        }
-    }
-}
-
-/// Whether `bytes[at..]` starts with a percent-encoded triplet.
-fn is_triplet(bytes: &[u8], at: usize) -> bool {
-    bytes.len() >= at + 3
-        && bytes[at] == b'%'
-        && bytes[at + 1].is_ascii_hexdigit()
-        && bytes[at + 2].is_ascii_hexdigit()
-}
-
-/// A variable name is non-empty, and its dots are inner and never doubled.
-fn valid_varname(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.first() != Some(&b'.')
-        && name.last() != Some(&b'.')
-        && !name.windows(2).any(|pair| pair == b"..")
+    cache
+        .templates
+        .insert(Arc::from(text), Arc::downgrade(&template));
+    Some(template)
 }
 
 #[cfg(test)]

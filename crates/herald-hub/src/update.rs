@@ -55,30 +55,70 @@ pub fn generate_id() -> String {
     format!("urn:uuid:{}", uuid::Uuid::now_v7())
 }
 
-/// An update as the hub stores and delivers it: its place in the hub's order and its bytes,
-/// encoded once and shared by every delivery.
+/// An update as the hub stores and delivers it: its place in the hub's order, what matching
+/// needs (ID, topics, privacy) and its bytes, encoded once and shared by every delivery. The
+/// payload lives only in the encoded bytes, so a stored update costs its wire size once.
 #[derive(Debug)]
 pub struct Record {
     pub(crate) seq: u64,
-    update: Update,
+    id: Box<str>,
+    topics: Box<[String]>,
+    private: bool,
     bytes: Bytes,
 }
 
+/// What a record costs besides its strings and bytes (its allocation, its slot in the history
+/// and its index entry), counted against the history's byte bound.
+const RECORD_OVERHEAD: usize = 128;
+
 impl Record {
-    /// Encodes `update` once, at position `seq`.
+    /// Encodes `update` once, at position `seq`, as an update kept in history.
     pub(crate) fn new(seq: u64, update: Update) -> Result<Record, EventError> {
         let bytes = update.encode()?;
-        Ok(Record { seq, update, bytes })
+        Ok(Record {
+            seq,
+            id: update.id.into_boxed_str(),
+            topics: update.topics.into_boxed_slice(),
+            private: update.private,
+            bytes,
+        })
     }
 
-    /// The update.
-    pub fn update(&self) -> &Update {
-        &self.update
+    /// The update's ID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The update's topics: the canonical one first, then the alternates.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// Whether only authorised subscribers may receive it.
+    pub fn is_private(&self) -> bool {
+        self.private
     }
 
     /// The encoded event.
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
+    }
+
+    /// What the record costs in memory, as counted against the history's byte bound.
+    pub fn size(&self) -> usize {
+        RECORD_OVERHEAD
+            + self.id.len()
+            + self.bytes.len()
+            + self.topics.iter().map(|t| t.len() + 24).sum::<usize>()
+    }
+
+    /// Whether `other` is the same update (same ID, topics, privacy and event), so that a
+    /// publisher's retry can be recognised.
+    pub fn same_update(&self, other: &Record) -> bool {
+        self.id == other.id
+            && self.topics == other.topics
+            && self.private == other.private
+            && self.bytes == other.bytes
     }
 }
 

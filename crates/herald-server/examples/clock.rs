@@ -9,8 +9,7 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use futures::Stream;
-use herald_codec::Event;
-use herald_server::Sse;
+use herald_server::{Event, KeepAlive, Sse};
 
 mod support;
 
@@ -23,8 +22,8 @@ pub(crate) fn app(period: Duration) -> Router {
         .route("/clock", get(move || async move { clock(period) }))
 }
 
-fn clock(period: Duration) -> Sse {
-    Sse::new(ticks(period)).keep_alive(Duration::from_secs(15))
+fn clock(period: Duration) -> Sse<impl Stream<Item = Event> + Send + 'static> {
+    Sse::new(ticks(period)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 /// One event per `period`, the first at once: the time of day (UTC) with a rising ID.
@@ -33,11 +32,9 @@ fn ticks(period: Duration) -> impl Stream<Item = Event> + Send + 'static {
         if n > 0 {
             tokio::time::sleep(period).await;
         }
-        let event = Event::builder()
+        let event = Event::default()
             .id(n.to_string())
-            .data(time_of_day(SystemTime::now()))
-            .build()
-            .ok()?;
+            .data(time_of_day(SystemTime::now()));
         Some((event, n + 1))
     })
 }

@@ -10,8 +10,7 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use futures::Stream;
-use herald_codec::Event;
-use herald_server::Sse;
+use herald_server::{Event, KeepAlive, Sse};
 
 mod support;
 
@@ -31,15 +30,13 @@ pub(crate) fn app(period: Duration) -> Router {
         .route("/", get(|| async { Html(PAGE) }))
         .route(
             "/people",
-            get(
-                move || async move { Sse::new(people(period)).keep_alive(Duration::from_secs(15)) },
-            ),
+            get(move || async move { Sse::new(people(period)).keep_alive(KeepAlive::default()) }),
         )
 }
 
 /// An unnamed greeting, then `name` and `age` events in turn, `period` apart, round the list.
 fn people(period: Duration) -> impl Stream<Item = Event> + Send + 'static {
-    let greeting = Event::message("a name and an age follow, as named events");
+    let greeting = Event::default().data("a name and an age follow, as named events");
     let named = futures::stream::unfold(0usize, move |n| async move {
         tokio::time::sleep(period).await;
         let (name, age) = PEOPLE[n / 2 % PEOPLE.len()];
@@ -48,12 +45,7 @@ fn people(period: Duration) -> impl Stream<Item = Event> + Send + 'static {
         } else {
             ("age", age.to_string())
         };
-        let event = Event::builder()
-            .event(kind)
-            .id(n.to_string())
-            .data(data)
-            .build()
-            .ok()?;
+        let event = Event::default().event(kind).id(n.to_string()).data(data);
         Some((event, n + 1))
     });
     futures::StreamExt::chain(futures::stream::iter([greeting]), named)

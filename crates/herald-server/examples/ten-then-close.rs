@@ -10,8 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use herald_codec::Event;
-use herald_server::{LastEventId, Sse};
+use herald_server::{Event, LastEventId, Sse};
 use http::StatusCode;
 
 mod support;
@@ -46,13 +45,13 @@ fn ten(period: Duration, last: LastEventId) -> Response {
         if n > after + 1 {
             tokio::time::sleep(period).await;
         }
-        let mut event = Event::builder()
+        let mut event = Event::default()
             .id(n.to_string())
             .data(format!("message {n} of {MESSAGES}"));
         if n == after + 1 {
             event = event.retry(RETRY);
         }
-        Some((event.build().ok()?, n + 1))
+        Some((event, n + 1))
     });
     Sse::new(messages).into_response()
 }

@@ -12,8 +12,10 @@ pub const LAST_EVENT_ID_HEADER: &str = "last-event-id";
 /// Reads the last event ID from the `Last-Event-ID` header, or else from the first query
 /// parameter among `query_names` that is present.
 ///
-/// A header that is not valid UTF-8 is ignored. An empty value is returned as it is: it means
-/// "the client has no ID yet", which callers may treat like no value.
+/// The header is read as UTF-8, the encoding browsers send it in (an ID may hold any
+/// character but NUL, CR and LF); a header that is not valid UTF-8 is ignored. An empty value
+/// is returned as it is: it means "the client has no ID yet", which callers may treat like no
+/// value.
 ///
 /// ```
 /// use herald_server::last_event_id;
@@ -29,7 +31,7 @@ pub fn last_event_id(
     query_names: &[&str],
 ) -> Option<String> {
     if let Some(value) = headers.get(LAST_EVENT_ID_HEADER)
-        && let Ok(text) = value.to_str()
+        && let Ok(text) = std::str::from_utf8(value.as_bytes())
     {
         return Some(text.to_owned());
     }
@@ -81,6 +83,20 @@ mod tests {
         let headers = HeaderMap::new();
         let id = LastEventId::from_request(&headers, Some("last_event_id=urn%3Auuid%3A1+2"));
         assert_eq!(id.0.as_deref(), Some("urn:uuid:1 2"));
+    }
+
+    #[test]
+    fn a_non_ascii_header_is_read_as_utf8() {
+        let mut headers = HeaderMap::new();
+        let value = http::HeaderValue::from_bytes("café-✓".as_bytes()).expect("value");
+        headers.insert(LAST_EVENT_ID_HEADER, value);
+        let id = LastEventId::from_request(&headers, Some("lastEventID=other"));
+        assert_eq!(id.0.as_deref(), Some("café-✓"));
+        // Not UTF-8: ignored, the query parameter is read instead.
+        let latin1 = http::HeaderValue::from_bytes(b"caf\xe9").expect("value");
+        headers.insert(LAST_EVENT_ID_HEADER, latin1);
+        let id = LastEventId::from_request(&headers, Some("lastEventID=other"));
+        assert_eq!(id.0.as_deref(), Some("other"));
     }
 
     #[test]

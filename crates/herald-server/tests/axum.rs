@@ -7,26 +7,26 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use bytes::Bytes;
+use futures::Stream;
 use futures::StreamExt;
-use herald_codec::{Decoder, Event, Frame};
-use herald_server::{DiscoveryLink, LastEventId, ReplayThenLive, Sse};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use herald_codec::{Decoder, Frame};
+use herald_server::{DiscoveryLink, Event, LastEventId, ReplayThenLive, Sse};
+use http_body_util::BodyExt;
+use support::request;
+
+mod support;
 
 /// Events 1..=5 exist; a client resuming after N gets N+1..=5 and then a keep-alive.
-async fn events(last: LastEventId) -> Sse {
+async fn events(last: LastEventId) -> Sse<impl Stream<Item = Event>> {
     let after: u64 = last.0.and_then(|id| id.parse().ok()).unwrap_or(0);
     // "History" holds 1..=3; the "live" source already holds 3..=5: 3 must be sent once.
     let history: Vec<u64> = (1..=3).filter(|n| *n > after).collect();
     let live = futures::stream::iter((3..=5u64).filter(move |n| *n > after))
         .chain(futures::stream::pending());
     let stream = ReplayThenLive::new(history, 3.max(after), live, |n: &u64| *n).map(|n| {
-        Event::builder()
+        Event::default()
             .id(n.to_string())
             .data(format!("event {n}"))
-            .build()
-            .expect("valid")
     });
     Sse::new(stream).keep_alive(Duration::from_millis(200))
 }
@@ -43,32 +43,7 @@ async fn start() -> SocketAddr {
     let app = Router::new()
         .route("/events", get(events))
         .route("/page", get(page));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-async fn request(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> http::Response<hyper::body::Incoming> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let mut builder = http::Request::get(path).header("host", "localhost");
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    sender
-        .send_request(builder.body(Empty::<Bytes>::new()).expect("request"))
-        .await
-        .expect("response")
+    support::serve(app).await
 }
 
 /// Reads frames until `count` events and one keep-alive comment after them arrived.

@@ -1,6 +1,7 @@
 //! The hub's debug page at `/` in development mode: subscribe and publish from its forms, see the
-//! events in the log and the subscription in the list, resume from a `Last-Event-ID`, and leave
-//! a screenshot in `target/`.
+//! events in the log and the subscription in the list, resume from a `Last-Event-ID` or replay
+//! from the earliest update, see why a refused subscription was refused, and leave a screenshot
+//! in `target/`.
 
 use std::path::PathBuf;
 
@@ -13,6 +14,35 @@ use crate::chromium::{Browser, launch};
 
 async fn field(browser: &Browser, id: &str) -> Element {
     browser.client.find(Locator::Id(id)).await.unwrap()
+}
+
+/// Loads the debug page and waits until it has filled in the development tokens.
+async fn open_page(browser: &Browser, hub: &DevHub) {
+    browser
+        .client
+        .goto(&format!("{}/", hub.origin))
+        .await
+        .unwrap();
+    browser
+        .until("document.getElementById('sub-token').value")
+        .await;
+}
+
+/// Connects, waits until the log shows the update `last`, and returns the logged IDs, newest
+/// first.
+async fn connect_and_log_until(browser: &Browser, last: &str) -> serde_json::Value {
+    field(browser, "connect").await.click().await.unwrap();
+    browser
+        .until(&format!(
+            "document.querySelector('#log tr[data-id=\"{last}\"]')"
+        ))
+        .await;
+    browser
+        .run(
+            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
+            Vec::new(),
+        )
+        .await
 }
 
 async fn fill(browser: &Browser, id: &str, text: &str) {
@@ -183,16 +213,7 @@ async fn debug_page_subscribes_publishes_and_logs_the_event() {
     // Resuming from a Last-Event-ID replays what came after it, and only that.
     field(&browser, "clear-log").await.click().await.unwrap();
     fill(&browser, "sub-last-id", "debug-1").await;
-    field(&browser, "connect").await.click().await.unwrap();
-    browser
-        .until("document.querySelector('#log tr[data-id=\"debug-long\"]')")
-        .await;
-    let ids = browser
-        .run(
-            "return [...document.querySelectorAll('#log tr[data-id]')].map((r) => r.dataset.id);",
-            Vec::new(),
-        )
-        .await;
+    let ids = connect_and_log_until(&browser, "debug-long").await;
     assert_eq!(
         ids,
         serde_json::json!(["debug-long", "debug-2"]),
@@ -209,14 +230,7 @@ async fn debug_page_counts_down_to_reconnections() {
         return;
     };
     let hub = DevHub::start(&["--write-timeout", "1s"]);
-    browser
-        .client
-        .goto(&format!("{}/", hub.origin))
-        .await
-        .unwrap();
-    browser
-        .until("document.getElementById('sub-token').value")
-        .await;
+    open_page(&browser, &hub).await;
     field(&browser, "connect").await.click().await.unwrap();
     browser
         .until("document.getElementById('state').dataset.state === 'open'")
@@ -246,10 +260,91 @@ async fn debug_page_counts_down_to_reconnections() {
         .until("document.getElementById('countdown').textContent.startsWith('page retries in') && document.getElementById('countdown').textContent")
         .await;
     assert!(countdown.as_str().unwrap().ends_with(" s"), "{countdown}");
+    // EventSource hides the answer; the page asks once and shows the status and the reason.
+    let refusal = browser
+        .until("!document.getElementById('sub-refusal').hidden && document.getElementById('sub-refusal').textContent")
+        .await;
+    let refusal = refusal.as_str().unwrap();
+    assert!(
+        refusal.starts_with("the hub answered 401 Unauthorized: malformed token"),
+        "{refusal}"
+    );
+    let logged = browser
+        .run(
+            "return [...document.querySelectorAll('#log tr.bad')].map((r) => r.cells[3].textContent);",
+            Vec::new(),
+        )
+        .await;
+    assert!(
+        logged
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row.as_str() == Some(refusal)),
+        "{logged}"
+    );
     field(&browser, "disconnect").await.click().await.unwrap();
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('sub-refusal').hidden;",
+                Vec::new()
+            )
+            .await,
+        true
+    );
     assert_eq!(
         browser.run("return [document.getElementById('state').dataset.state, document.getElementById('countdown').textContent];", Vec::new()).await,
         serde_json::json!(["closed", ""])
+    );
+    browser.quit().await;
+}
+
+/// Updates published before Connect are seen with "Replay from earliest".
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_page_replays_from_earliest() {
+    let Some(browser) = launch("debug_page_earliest", &[]).await else {
+        return;
+    };
+    let hub = DevHub::start(&[]);
+    for id in ["before-1", "before-2"] {
+        let published = crate::support::herald()
+            .args([
+                "publish",
+                "--hub",
+                &hub.hub(),
+                "--token",
+                &hub.publisher_token,
+            ])
+            .args([
+                "--topic",
+                crate::TOPIC,
+                "--data",
+                "published before",
+                "--id",
+                id,
+            ])
+            .output()
+            .unwrap();
+        assert!(published.status.success(), "{published:?}");
+    }
+    open_page(&browser, &hub).await;
+    field(&browser, "sub-earliest").await.click().await.unwrap();
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('sub-last-id').disabled;",
+                Vec::new()
+            )
+            .await,
+        true,
+        "earliest replaces the Last-Event-ID"
+    );
+    let ids = connect_and_log_until(&browser, "before-2").await;
+    assert_eq!(
+        ids,
+        serde_json::json!(["before-2", "before-1"]),
+        "newest first"
     );
     browser.quit().await;
 }

@@ -3,6 +3,9 @@
 //! recorded with the time it arrived.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -195,8 +198,30 @@ async fn serve(
     Ok(())
 }
 
-/// Reads one request: the head up to the blank line, then a `Content-Length` body.
-async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Recorded>> {
+/// A request head as read from a socket, and the bytes read past it.
+pub struct Head {
+    pub method: String,
+    pub target: String,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    pub rest: Vec<u8>,
+}
+
+impl Head {
+    /// The first value of this header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a request head up to its blank line; `None` if the peer closes first.
+pub async fn read_head<S>(socket: &mut S) -> std::io::Result<Option<Head>>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -209,22 +234,43 @@ async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Recorded
         }
         buffer.extend_from_slice(&chunk[..read]);
     };
-    let at = Instant::now();
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
     let mut request_line = lines.next().unwrap_or_default().split(' ');
     let method = request_line.next().unwrap_or_default().to_owned();
     let target = request_line.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = lines
+    let version = request_line.next().unwrap_or("HTTP/1.1").to_owned();
+    let headers = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
         .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse().ok())
+    Ok(Some(Head {
+        method,
+        target,
+        version,
+        headers,
+        rest: buffer[head_end + 4..].to_vec(),
+    }))
+}
+
+/// Reads one request: the head up to the blank line, then a `Content-Length` body.
+async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Recorded>> {
+    let Some(head) = read_head(socket).await? else {
+        return Ok(None);
+    };
+    let at = Instant::now();
+    let length: usize = head
+        .header("content-length")
+        .and_then(|value| value.parse().ok())
         .unwrap_or(0);
-    let mut body = buffer[head_end + 4..].to_vec();
+    let Head {
+        method,
+        target,
+        headers,
+        rest: mut body,
+        ..
+    } = head;
+    let mut chunk = [0u8; 4096];
     while body.len() < length {
         let read = socket.read(&mut chunk).await?;
         if read == 0 {

@@ -65,7 +65,7 @@ mod tests {
                         state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                         let pick = (state >> 16) as usize;
                         // Mostly plain bytes, so that line ends fall at every offset.
-                        if pick % 8 == 0 {
+                        if pick.is_multiple_of(8) {
                             alphabet[pick / 8 % alphabet.len()]
                         } else {
                             b'x'

@@ -52,13 +52,14 @@ impl Claims {
                 return Err(AuthError::TooManySelectors { claim, count });
             }
         }
+        // Kept to the fraction of a second: a token is invalid from its `exp` on, not from the
+        // next whole second.
         let expires_at = raw.exp.as_ref().and_then(|exp| {
-            let secs = exp.as_u64().or_else(|| {
-                exp.as_f64()
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(|s| s as u64)
-            })?;
-            UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+            let after_epoch = match exp.as_u64() {
+                Some(secs) => Duration::from_secs(secs),
+                None => Duration::try_from_secs_f64(exp.as_f64()?).ok()?,
+            };
+            UNIX_EPOCH.checked_add(after_epoch)
         });
         Ok(Claims {
             publish: mercure.publish,

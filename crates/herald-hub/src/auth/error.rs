@@ -67,6 +67,13 @@ pub enum AuthError {
         /// How many it lists.
         count: usize,
     },
+    /// No key of the role's JWK Set verifies the token (unknown `kid`, or a key for another
+    /// algorithm).
+    #[error("the token's key is not in the hub's JWK Set: {0}")]
+    UnknownKey(String),
+    /// The role's JWK Set could not be fetched yet, so no token can be verified now.
+    #[error("the hub cannot fetch its JWK Set to verify the token; retry later")]
+    KeySetUnavailable,
     /// The token is invalid for another reason.
     #[error("invalid token: {0}")]
     InvalidToken(String),
@@ -98,9 +105,10 @@ pub enum AuthError {
 
 impl AuthError {
     /// 401 when the token is missing or invalid, 403 when the token is valid but lacks the right
-    /// or the request's origin is refused.
+    /// or the request's origin is refused, 503 when the keys to verify it are unavailable.
     pub fn status(&self) -> StatusCode {
         match self {
+            AuthError::KeySetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::NoPublishRights
             | AuthError::NotAllowedToPublish { .. }
             | AuthError::Forbidden(_)

@@ -1,7 +1,7 @@
 //! Which tokens the hub accepts: key material and algorithm per role, and signature checks.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::claims::RawClaims;
+use super::jwks::{KeyError, KeySet};
 use super::{AuthError, Claims, Role};
 
 /// Algorithms the hub verifies, as configuration spells them.
@@ -103,21 +104,45 @@ pub enum AuthSetupError {
 pub struct Authorizer {
     publisher: Option<Verifier>,
     subscriber: Option<Verifier>,
+    /// Clock leeway on `exp` and `nbf`, in seconds.
+    leeway: u64,
 }
 
+/// How one role's tokens are verified (two per hub, so the size difference does not matter).
 #[derive(Clone)]
-struct Verifier {
-    name: &'static str,
-    key: DecodingKey,
-    validation: Validation,
+#[allow(clippy::large_enum_variant)]
+enum Verifier {
+    /// One configured key and algorithm.
+    Static {
+        name: &'static str,
+        key: DecodingKey,
+        validation: Validation,
+    },
+    /// The keys of a JWK Set, each with the algorithms it allows.
+    Jwks(KeySet),
+}
+
+impl Verifier {
+    fn describe(&self) -> String {
+        match self {
+            Verifier::Static { name, .. } => (*name).to_owned(),
+            Verifier::Jwks(set) => format!("JWK Set {}", set.url()),
+        }
+    }
 }
 
 /// Never prints keys.
 impl fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authorizer")
-            .field("publisher", &self.publisher.as_ref().map(|v| v.name))
-            .field("subscriber", &self.subscriber.as_ref().map(|v| v.name))
+            .field(
+                "publisher",
+                &self.publisher.as_ref().map(Verifier::describe),
+            )
+            .field(
+                "subscriber",
+                &self.subscriber.as_ref().map(Verifier::describe),
+            )
             .finish()
     }
 }
@@ -138,16 +163,38 @@ impl Authorizer {
             subscriber: subscriber
                 .map(|config| Verifier::new(Role::Subscriber, &config))
                 .transpose()?,
+            leeway: 0,
         })
+    }
+
+    /// Verifies `role`'s tokens with the keys of a JWK Set, instead of a configured key.
+    pub fn key_set(mut self, role: Role, set: KeySet) -> Authorizer {
+        let verifier = Some(Verifier::Jwks(set));
+        match role {
+            Role::Publisher => self.publisher = verifier,
+            Role::Subscriber => self.subscriber = verifier,
+        }
+        self
+    }
+
+    /// The JWK Set `role`'s tokens are verified with, if any.
+    pub fn jwks(&self, role: Role) -> Option<&KeySet> {
+        match self.verifier(role)? {
+            Verifier::Jwks(set) => Some(set),
+            Verifier::Static { .. } => None,
+        }
     }
 
     /// Tolerates clocks that differ by up to `leeway` when checking `exp` and `nbf`.
     pub fn with_leeway(mut self, leeway: Duration) -> Authorizer {
+        self.leeway = leeway.as_secs();
         for verifier in [&mut self.publisher, &mut self.subscriber]
             .into_iter()
             .flatten()
         {
-            verifier.validation.leeway = leeway.as_secs();
+            if let Verifier::Static { validation, .. } = verifier {
+                validation.leeway = leeway.as_secs();
+            }
         }
         self
     }
@@ -157,9 +204,13 @@ impl Authorizer {
         self.verifier(role).is_some()
     }
 
-    /// The algorithm configured for `role`, as JOSE spells it.
+    /// The algorithm configured for `role`, as JOSE spells it (`None` for a JWK Set, whose
+    /// keys each have their own).
     pub fn algorithm(&self, role: Role) -> Option<&'static str> {
-        self.verifier(role).map(|v| v.name)
+        match self.verifier(role)? {
+            Verifier::Static { name, .. } => Some(name),
+            Verifier::Jwks(_) => None,
+        }
     }
 
     fn verifier(&self, role: Role) -> Option<&Verifier> {
@@ -174,21 +225,126 @@ impl Authorizer {
     /// Only the configured algorithm is accepted (`alg: none` never is); the signature, `exp` and
     /// `nbf` are checked when present; `aud` is not checked (Mercure 0.x defines none). The claims
     /// come from `mercure`, or from `https://mercure.rocks/` when that namespaced claim is present.
+    ///
+    /// For a role verified with a JWK Set, only the keys already cached are used; see
+    /// [`Authorizer::verify_fetching`].
     pub fn verify(&self, role: Role, token: &str) -> Result<Claims, AuthError> {
         let verifier = self
             .verifier(role)
             .ok_or(AuthError::RoleNotConfigured(role))?;
-        let alg = peek_algorithm(token)?;
-        if alg != verifier.name {
-            return Err(AuthError::WrongAlgorithm {
-                expected: verifier.name,
-                found: alg,
-            });
+        let header = peek_header(token)?;
+        match verifier {
+            Verifier::Static {
+                name,
+                key,
+                validation,
+            } => {
+                if header.alg != *name {
+                    return Err(AuthError::WrongAlgorithm {
+                        expected: name,
+                        found: header.alg,
+                    });
+                }
+                decode(token, key, validation, name)
+            }
+            Verifier::Jwks(set) => {
+                let algorithm = jwks_algorithm(&header.alg)?;
+                let key = set
+                    .cached(header.kid.as_deref(), algorithm)
+                    .map_err(key_error)?
+                    .ok_or_else(|| key_error(KeyError::Unknown(header.kid.clone())))?;
+                self.decode_with(token, &key, algorithm)
+            }
         }
-        let data = jsonwebtoken::decode::<RawClaims>(token, &verifier.key, &verifier.validation)
-            .map_err(|error| map_jwt_error(error, verifier.name))?;
-        Claims::from_raw(data.claims)
     }
+
+    /// Like [`Authorizer::verify`], and for a role verified with a JWK Set, fetches the set
+    /// when the token names a key the cache lacks (at most once per refresh interval, waiting
+    /// at most about one fetch timeout).
+    pub async fn verify_fetching(&self, role: Role, token: &str) -> Result<Claims, AuthError> {
+        let Some(Verifier::Jwks(set)) = self.verifier(role) else {
+            return self.verify(role, token);
+        };
+        let header = peek_header(token)?;
+        let algorithm = jwks_algorithm(&header.alg)?;
+        let key = set
+            .key(header.kid.as_deref(), algorithm)
+            .await
+            .map_err(key_error)?;
+        self.decode_with(token, &key, algorithm)
+    }
+
+    fn decode_with(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        algorithm: Algorithm,
+    ) -> Result<Claims, AuthError> {
+        let mut validation = validation(algorithm);
+        validation.leeway = self.leeway;
+        let name = parse_algorithm(&format!("{algorithm:?}")).map_or("", |(_, name)| name);
+        decode(token, key, &validation, name)
+    }
+}
+
+/// The algorithm of a token verified with a JWK Set: never `none` (refused earlier) nor HMAC.
+fn jwks_algorithm(alg: &str) -> Result<Algorithm, AuthError> {
+    match parse_algorithm(alg) {
+        Some((algorithm, _)) if !alg.starts_with("HS") && alg == format!("{algorithm:?}") => {
+            Ok(algorithm)
+        }
+        _ => Err(AuthError::WrongAlgorithm {
+            expected: JWKS_ALGORITHMS,
+            found: alg.to_owned(),
+        }),
+    }
+}
+
+/// What a JWK Set's tokens may be signed with, as refusals name it.
+const JWKS_ALGORITHMS: &str =
+    "an asymmetric algorithm of the JWK Set (RS*, PS*, ES256, ES384 or EdDSA)";
+
+fn key_error(error: KeyError) -> AuthError {
+    match error {
+        KeyError::Unavailable => AuthError::KeySetUnavailable,
+        KeyError::Algorithm(algorithm) => AuthError::WrongAlgorithm {
+            expected: JWKS_ALGORITHMS,
+            found: format!("{algorithm:?}"),
+        },
+        other => AuthError::UnknownKey(other.to_string()),
+    }
+}
+
+fn decode(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+    name: &'static str,
+) -> Result<Claims, AuthError> {
+    let data = jsonwebtoken::decode::<RawClaims>(token, key, validation)
+        .map_err(|error| map_jwt_error(error, name))?;
+    let claims = Claims::from_raw(data.claims)?;
+    // RFC 7519: not accepted on or after `exp`. The library compares whole seconds, which
+    // accepts a token up to a second after it expired.
+    let leeway = Duration::from_secs(validation.leeway);
+    if let Some(expires_at) = claims.expires_at
+        && SystemTime::now() >= expires_at + leeway
+    {
+        return Err(AuthError::Expired);
+    }
+    Ok(claims)
+}
+
+/// What every token is checked against: its signature with `algorithm`, `exp` and `nbf` when
+/// present and without leeway, no audience.
+fn validation(algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.required_spec_claims.clear();
+    validation.leeway = 0;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = false;
+    validation
 }
 
 impl Verifier {
@@ -245,16 +401,10 @@ impl Verifier {
         if let Err(e) = jsonwebtoken::crypto::verify("AA", b"probe", &key, algorithm) {
             return Err(invalid(e.to_string()));
         }
-        let mut validation = Validation::new(algorithm);
-        validation.required_spec_claims.clear();
-        validation.leeway = 0;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.validate_aud = false;
-        Ok(Verifier {
+        Ok(Verifier::Static {
             name,
             key,
-            validation,
+            validation: validation(algorithm),
         })
     }
 }
@@ -287,12 +437,19 @@ fn parse_algorithm(configured: &str) -> Option<(Algorithm, &'static str)> {
         .find(|(_, name)| name.eq_ignore_ascii_case(configured))
 }
 
-/// Reads the `alg` of a compact JWS without trusting anything else in it, to refuse
-/// `alg: none` and algorithm substitution with a precise reason.
-fn peek_algorithm(token: &str) -> Result<String, AuthError> {
+/// The parts of a JOSE header read before verifying.
+struct JoseHeader {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Reads the `alg` (and `kid`) of a compact JWS without trusting anything else in it, to
+/// refuse `alg: none` and algorithm substitution with a precise reason.
+fn peek_header(token: &str) -> Result<JoseHeader, AuthError> {
     #[derive(Deserialize)]
-    struct JoseHeader {
+    struct RawHeader {
         alg: Option<String>,
+        kid: Option<String>,
     }
     const ENGINE: GeneralPurpose = GeneralPurpose::new(
         &base64::alphabet::URL_SAFE,
@@ -311,7 +468,7 @@ fn peek_algorithm(token: &str) -> Result<String, AuthError> {
     let header = ENGINE
         .decode(header)
         .map_err(|_| AuthError::MalformedToken("the JOSE header is not base64url"))?;
-    let header: JoseHeader = serde_json::from_slice(&header)
+    let header: RawHeader = serde_json::from_slice(&header)
         .map_err(|_| AuthError::MalformedToken("the JOSE header is not a JSON object"))?;
     let alg = header
         .alg
@@ -319,7 +476,10 @@ fn peek_algorithm(token: &str) -> Result<String, AuthError> {
     if alg.eq_ignore_ascii_case("none") {
         return Err(AuthError::AlgNone);
     }
-    Ok(alg)
+    Ok(JoseHeader {
+        alg,
+        kid: header.kid,
+    })
 }
 
 fn map_jwt_error(error: jsonwebtoken::errors::Error, expected: &'static str) -> AuthError {

@@ -146,7 +146,10 @@ pub fn check_publish_origin(
     }
 }
 
-fn origin_allowed(pattern: &str, origin: &str) -> bool {
+/// Whether `origin` matches `pattern`: an origin, `*` (any), or an origin with one `*`
+/// standing for any run of characters (`https://*.example.com`, `http://localhost:*`);
+/// comparison ignores ASCII case.
+pub(crate) fn origin_allowed(pattern: &str, origin: &str) -> bool {
     if pattern == "*" {
         return true;
     }

@@ -41,12 +41,29 @@ pub(crate) fn check(origins: &[String], credentials: bool) -> Result<(), String>
             }
             continue;
         }
-        let parsed = url::Url::parse(origin).map_err(|e| format!("cors origin {origin:?}: {e}"))?;
-        let serialized = parsed.origin().ascii_serialization();
-        if serialized != *origin {
+        // A pattern's `*` stands for a host label or a port: check it with one in its place.
+        let sample = match origin.split_once('*') {
+            None => origin.clone(),
+            Some((before, after)) if before.ends_with(':') => format!("{before}1{after}"),
+            Some((before, after)) => format!("{before}x{after}"),
+        };
+        if sample.matches('*').count() > 0 {
             return Err(format!(
-                "cors origin {origin:?} is not an origin (scheme://host[:port], no path); \
-                 did you mean {serialized:?}?"
+                "cors origin {origin:?} has more than one `*`; a pattern has one, e.g. \
+                 https://*.example.com or http://localhost:*"
+            ));
+        }
+        let parsed =
+            url::Url::parse(&sample).map_err(|e| format!("cors origin {origin:?}: {e}"))?;
+        let serialized = parsed.origin().ascii_serialization();
+        if serialized != sample {
+            let hint = if origin.contains('*') {
+                String::new()
+            } else {
+                format!("; did you mean {serialized:?}?")
+            };
+            return Err(format!(
+                "cors origin {origin:?} is not an origin (scheme://host[:port], no path){hint}"
             ));
         }
     }
@@ -58,7 +75,11 @@ fn allowed_origin(state: &HubState, headers: &HeaderMap) -> Option<HeaderValue> 
     let origin = headers.get(ORIGIN)?;
     let text = origin.to_str().ok()?;
     let config = &state.config;
-    if config.cors_origins.iter().any(|o| o == text) {
+    if config
+        .cors_origins
+        .iter()
+        .any(|o| o != "*" && crate::auth::origin_allowed(o, text))
+    {
         return Some(origin.clone());
     }
     if config.cors_origins.iter().any(|o| o == "*") {

@@ -1,12 +1,15 @@
 //! The hub's HTTP routes, and the shape of its refusals.
 //!
 //! Every refusal says why, in a plain-text body and, for authorization failures, in the
-//! `WWW-Authenticate` header. CORS ([`cors`]) wraps every route, so that refusals reach
-//! cross-origin browsers too.
+//! `WWW-Authenticate` header, and is logged ([`refusal_log`]). CORS ([`cors`]) wraps every
+//! route, so that refusals reach cross-origin browsers too. Which routes a listener serves is
+//! decided here: [`router`] for the hub's listeners, [`operations_router`] for a metrics
+//! listener.
 
 pub(crate) mod cors;
 pub(crate) mod limits;
 mod publish;
+pub(crate) mod refusal_log;
 mod subscribe;
 mod subscriptions;
 mod ui;
@@ -17,7 +20,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, StatusCode};
 
 use crate::auth::{AuthError, Claims, Role, extract_token};
@@ -25,23 +28,26 @@ use crate::hub::HubState;
 
 /// The hub's URL path.
 pub(crate) const HUB_PATH: &str = "/.well-known/mercure";
+/// Where the hub serves the OpenAPI description of its HTTP API.
+pub(crate) const OPENAPI_PATH: &str = "/openapi.yaml";
+/// The OpenAPI 3.1 description of the hub's HTTP API.
+const OPENAPI: &str = include_str!("../../openapi.yaml");
 
 pub(crate) fn router(state: Arc<HubState>) -> Router {
     let config = &state.config;
     let mut hub: MethodRouter<Arc<HubState>> = MethodRouter::new();
-    if config.subscriber_jwt.is_some() || config.anonymous {
+    if state.authorizer.has_key(Role::Subscriber) || config.anonymous {
         hub = hub.get(subscribe::subscribe);
     }
-    if config.publisher_jwt.is_some() {
-        hub = hub
-            .post(publish::publish)
-            .layer(axum::extract::DefaultBodyLimit::max(config.max_update_size));
+    if state.authorizer.has_key(Role::Publisher) {
+        hub = hub.post(publish::publish);
     }
     let mut router = ui::routes(config.ui)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(OPENAPI_PATH, get(openapi))
         .route(HUB_PATH, hub);
+    if config.public_metrics {
+        router = router.merge(operations());
+    }
     if config.subscriptions {
         router = router
             .route(
@@ -67,7 +73,40 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
             state.clone(),
             cors::cors,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusal_log::log_refusals,
+        ))
         .with_state(state)
+}
+
+/// The routes of a metrics listener: `/metrics`, `/healthz` and `/readyz` alone.
+pub(crate) fn operations_router(state: Arc<HubState>) -> Router {
+    operations()
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusal_log::log_refusals,
+        ))
+        .with_state(state)
+}
+
+/// `/metrics`, `/healthz` and `/readyz`: on the hub's listeners unless `public_metrics` is
+/// off, and on a metrics listener.
+fn operations() -> Router<Arc<HubState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml; charset=utf-8"),
+    );
+    response
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -103,9 +142,12 @@ async fn readyz(State(state): State<Arc<HubState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<HubState>>) -> Response {
-    let text = state
-        .metrics
-        .render(state.fanout.len(), state.transport.history_len());
+    let text = state.metrics.render(&crate::metrics::Readings {
+        subscriptions: state.fanout.len(),
+        history_len: state.transport.history_len(),
+        history_bytes: state.transport.history_bytes(),
+        shared: state.transport.shared_stats(),
+    });
     let mut response = text.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -121,6 +163,7 @@ pub(crate) struct Refusal {
     message: String,
     www_authenticate: Option<String>,
     retry_after: Option<u64>,
+    close: bool,
 }
 
 impl Refusal {
@@ -130,7 +173,15 @@ impl Refusal {
             message: message.into(),
             www_authenticate: None,
             retry_after: None,
+            close: false,
         }
+    }
+
+    /// Closes the connection after the answer (a request body left unread or half read
+    /// cannot be skipped reliably).
+    pub(crate) fn close(mut self) -> Refusal {
+        self.close = true;
+        self
     }
 
     /// Adds `Retry-After` (in seconds).
@@ -156,11 +207,15 @@ impl From<crate::form::FormError> for Refusal {
 
 impl From<AuthError> for Refusal {
     fn from(error: AuthError) -> Refusal {
+        let status = error.status();
+        // The keys being out of reach is the hub's trouble, not the token's: no challenge.
+        let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
         Refusal {
-            status: error.status(),
+            status,
             message: error.to_string(),
-            www_authenticate: Some(error.www_authenticate()),
-            retry_after: None,
+            www_authenticate: (!unavailable).then(|| error.www_authenticate()),
+            retry_after: unavailable.then_some(crate::server::RETRY_AFTER_SECS),
+            close: false,
         }
     }
 }
@@ -168,6 +223,9 @@ impl From<AuthError> for Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let mut response = (self.status, format!("{}\n", self.message)).into_response();
+        response
+            .extensions_mut()
+            .insert(refusal_log::RefusalReason(self.message));
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -183,19 +241,27 @@ impl IntoResponse for Refusal {
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
 
 /// The verified claims of the request's token, `None` when it carries none.
-pub(crate) fn claims(
+pub(crate) async fn claims(
     state: &HubState,
     role: Role,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Option<(Claims, crate::auth::TokenSource)>, AuthError> {
     match extract_token(headers, query, &state.config.cookie_name)? {
-        Some((token, source)) => Ok(Some((state.authorizer.verify(role, &token)?, source))),
+        Some((token, source)) => Ok(Some((
+            state.authorizer.verify_fetching(role, &token).await?,
+            source,
+        ))),
         None => Ok(None),
     }
 }

@@ -20,8 +20,9 @@ use super::{Refusal, claims, query_values};
 use crate::auth::{AuthError, Role};
 use crate::fanout::{Heartbeats, Registration, Subscriber};
 use crate::hub::HubState;
+use crate::replay::{Replay, replay};
 use crate::topic::TopicSelector;
-use crate::transport::{History, Since};
+use crate::transport::Since;
 use crate::update::Record;
 
 /// Largest single write when several updates are waiting.
@@ -33,7 +34,7 @@ pub(crate) async fn subscribe(
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
     let query = query.as_deref();
-    let claims = match claims(&state, Role::Subscriber, &headers, query)? {
+    let claims = match claims(&state, Role::Subscriber, &headers, query).await? {
         Some((claims, _)) => Some(claims),
         None if state.config.anonymous => None,
         None => return Err(AuthError::Missing.into()),
@@ -48,10 +49,20 @@ pub(crate) async fn subscribe(
             state.config.max_topics
         )));
     }
+    let selectors: Vec<TopicSelector> = topics.iter().map(|t| TopicSelector::new(t)).collect();
+    let cost: usize = selectors.iter().map(TopicSelector::cost).sum();
+    if cost > state.config.max_selector_cost {
+        return Err(Refusal::bad_request(format!(
+            "the topic selectors ask for too much matching work: they cost {cost} (an exact topic \
+             counts 1, a URI template 1 per literal and expression); the hub accepts at most {} \
+             per subscription (max-selector-cost)",
+            state.config.max_selector_cost
+        )));
+    }
     let requested = last_event_id(&headers, query, &["lastEventID"]).filter(|id| !id.is_empty());
     let subscriber = Subscriber {
         id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-        selectors: topics.iter().map(|t| TopicSelector::new(t)).collect(),
+        selectors,
         private_selectors: claims
             .as_ref()
             .map(|c| c.subscribe_selectors())
@@ -76,20 +87,21 @@ pub(crate) async fn subscribe(
     };
     let history = match &requested {
         Some(id) => {
-            let subscriber = connection.registration.subscriber.clone();
-            let filter = move |r: &Record| subscriber.wants(r);
-            state
-                .transport
-                .history(Since::parse(id), &filter)
+            let subscriber = &connection.registration.subscriber;
+            let replay = replay(&*state.transport, Since::parse(id), subscriber)
                 .await
                 .map_err(|_| {
                     Refusal::new(
                         http::StatusCode::SERVICE_UNAVAILABLE,
                         "the hub is shutting down",
                     )
-                })?
+                })?;
+            if replay.not_found {
+                state.metrics.resume_not_found();
+            }
+            replay
         }
-        None => History::default(),
+        None => Replay::default(),
     };
 
     let clock = connection.registration.clock();
@@ -108,7 +120,7 @@ pub(crate) async fn subscribe(
     // Heartbeats come from the fan-out's shared tick, not from a timer per subscriber.
     let mut sse = Sse::from_bytes(Heartbeats::new(body, clock));
     if requested.is_some()
-        && let Ok(value) = HeaderValue::from_str(&history.last_event_id)
+        && let Ok(value) = HeaderValue::from_bytes(history.last_event_id.as_bytes())
     {
         sse = sse.header(HeaderName::from_static("last-event-id"), value);
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{Refusal, claims};
 use crate::auth::{AuthError, Role};
 use crate::hub::HubState;
-use crate::subscriptions::{CONTEXT, SUBSCRIPTIONS_PATH, SubscriptionDoc, all_docs, unescape};
+use crate::subscriptions::{CONTEXT, SUBSCRIPTIONS_PATH, SubscriptionDoc, node_docs, unescape};
 use crate::topic::TopicSelector;
 
 #[derive(Serialize)]
@@ -41,7 +41,7 @@ pub(crate) async fn collection(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
-    respond(&state, &uri, query.as_deref(), &headers, None)
+    respond(&state, &uri, query.as_deref(), &headers, None).await
 }
 
 pub(crate) async fn by_path(
@@ -56,17 +56,47 @@ pub(crate) async fn by_path(
         .and_then(|r| r.strip_prefix('/'))
         .unwrap_or_default()
         .to_owned();
-    respond(&state, &uri, query.as_deref(), &headers, Some(&rest))
+    respond(&state, &uri, query.as_deref(), &headers, Some(&rest)).await
 }
 
-fn respond(
+/// The active subscriptions of this node and, in a cluster, of every other live node, sorted
+/// by ID.
+async fn cluster_docs(state: &HubState) -> Result<Vec<SubscriptionDoc>, Refusal> {
+    let mut docs = node_docs(&state.fanout);
+    let others = state
+        .transport
+        .other_nodes_subscriptions()
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "cannot read the other nodes' subscriptions");
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the subscriptions of the cluster's other nodes cannot be read now",
+            )
+            .retry_after(1)
+        })?;
+    docs.extend(others.iter().filter_map(|json| {
+        serde_json::from_slice::<SubscriptionDoc>(json)
+            .ok()
+            .map(|doc| SubscriptionDoc {
+                context: None,
+                ..doc
+            })
+    }));
+    docs.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(docs)
+}
+
+async fn respond(
     state: &HubState,
     uri: &Uri,
     query: Option<&str>,
     headers: &HeaderMap,
     rest: Option<&str>,
 ) -> Result<Response, Refusal> {
-    let (claims, _) = claims(state, Role::Subscriber, headers, query)?.ok_or(AuthError::Missing)?;
+    let (claims, _) = claims(state, Role::Subscriber, headers, query)
+        .await?
+        .ok_or(AuthError::Missing)?;
     let requested = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
@@ -91,7 +121,7 @@ fn respond(
             &last_event_id,
         ));
     }
-    let docs = all_docs(state);
+    let docs = cluster_docs(state).await?;
     let body = match rest.map(|r| r.split('/').collect::<Vec<_>>()).as_deref() {
         None => serde_json::to_vec(&Collection {
             context: CONTEXT,
@@ -123,7 +153,7 @@ fn respond(
             };
             serde_json::to_vec(&Single {
                 doc: SubscriptionDoc {
-                    context: Some(CONTEXT),
+                    context: Some(CONTEXT.to_owned()),
                     ..doc
                 },
                 last_event_id: last_event_id.clone(),

@@ -66,6 +66,7 @@ enum Head {
 /// each complete head.
 pub(crate) async fn subscriptions<I>(
     mut io: I,
+    peer: std::net::SocketAddr,
     router: &axum::Router,
     stopped: &mut watch::Receiver<bool>,
     head_limit: usize,
@@ -79,7 +80,15 @@ where
         // Boxed: reading the head and running the handler take several times the state that
         // streaming the body does; boxed, that state is freed once done, where inline it
         // would stay in every idle subscription's task for the stream's whole life.
-        let answered = Box::pin(answer(io, read, router, stopped, head_limit, head_timeout));
+        let answered = Box::pin(answer(
+            io,
+            read,
+            peer,
+            router,
+            stopped,
+            head_limit,
+            head_timeout,
+        ));
         let (body, length, close);
         (io, body, length, close) = match answered.await {
             Answer::Body {
@@ -124,6 +133,7 @@ enum Answer<I> {
 async fn answer<I>(
     mut io: I,
     mut buf: BytesMut,
+    peer: std::net::SocketAddr,
     router: &axum::Router,
     stopped: &mut watch::Receiver<bool>,
     head_limit: usize,
@@ -133,7 +143,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let read = tokio::time::timeout(head_timeout, read_head(&mut io, &mut buf, head_limit));
-    let request = tokio::select! {
+    let mut request = tokio::select! {
         read = read => match read {
             Ok(Ok(Head::Subscription(request))) => request,
             Ok(Ok(Head::Http2)) => return Answer::Done(Next::Http2(Prefixed::new(buf.freeze(), io))),
@@ -143,6 +153,9 @@ where
         _ = stopped.wait_for(|stop| *stop) => return Answer::Done(Next::Close),
     };
     drop(buf);
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
     let close_asked = wants_close(request.headers());
     let response = match router.clone().call(request).await {
         Ok(response) => response,

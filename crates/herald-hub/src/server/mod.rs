@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use futures::StreamExt;
 use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
@@ -59,6 +60,7 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 pub struct Server {
     hub: Hub,
     listeners: Vec<TcpListener>,
+    metrics_listeners: Vec<TcpListener>,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -68,6 +70,7 @@ impl Server {
         Server {
             hub,
             listeners: Vec::new(),
+            metrics_listeners: Vec::new(),
             tls: None,
         }
     }
@@ -75,6 +78,15 @@ impl Server {
     /// Adds a listener.
     pub fn listener(mut self, listener: TcpListener) -> Server {
         self.listeners.push(listener);
+        self
+    }
+
+    /// Adds a listener that serves only `/metrics`, `/healthz` and `/readyz`, over plain HTTP
+    /// (a loopback or private address, for the monitoring system). Its connections do not
+    /// count against `max_connections`. To keep those routes off the other listeners, turn
+    /// `public_metrics` off in the hub's configuration.
+    pub fn metrics_listener(mut self, listener: TcpListener) -> Server {
+        self.metrics_listeners.push(listener);
         self
     }
 
@@ -89,6 +101,14 @@ impl Server {
         self.listeners.iter().map(TcpListener::local_addr).collect()
     }
 
+    /// The addresses of the metrics listeners.
+    pub fn metrics_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.metrics_listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect()
+    }
+
     /// Serves until `signal` completes, then stops accepting, ends every subscription stream
     /// (clients resume with `Last-Event-ID`), lets in-flight requests finish, and returns once
     /// every connection is closed or the configured grace period is over.
@@ -100,19 +120,20 @@ impl Server {
             ));
         }
         let state = self.hub.state.clone();
-        let router = self.hub.router();
-        let shared = Arc::new(Shared {
-            builder: connection_builder(&state),
-            hyper: TowerToHyperService::new(router.clone()),
-            router,
-            acceptor: self.tls,
-            state: state.clone(),
-        });
+        let public = Shared::new(&state, self.hub.router(), self.tls);
+        let operations = Shared::new(&state, crate::http::operations_router(state.clone()), None);
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
-        let mut accept = futures::stream::select_all(self.listeners.into_iter().map(|listener| {
+        let listeners = (self.listeners.into_iter().map(|l| (l, public.clone()))).chain(
+            self.metrics_listeners
+                .into_iter()
+                .map(|l| (l, operations.clone())),
+        );
+        let mut accept = futures::stream::select_all(listeners.map(|(listener, shared)| {
             Box::pin(futures::stream::poll_fn(move |cx| {
-                listener.poll_accept(cx).map(Some)
+                listener
+                    .poll_accept(cx)
+                    .map(|accepted| Some(accepted.map(|a| (a, shared.clone()))))
             }))
         }));
         let mut signal = pin!(signal);
@@ -121,7 +142,7 @@ impl Server {
                 () = &mut signal => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 Some(accepted) = accept.next() => {
-                    let (stream, peer) = match accepted {
+                    let ((stream, peer), shared) = match accepted {
                         Ok(accepted) => accepted,
                         Err(error) => {
                             // Out of descriptors and the like: back off instead of spinning.
@@ -132,17 +153,24 @@ impl Server {
                     };
                     let _ = stream.set_nodelay(true);
                     let max = state.config.max_connections;
-                    if max != 0 && connections.len() >= max {
-                        tracing::warn!(%peer, max, "connection refused: too many connections");
+                    let counted = !Arc::ptr_eq(&shared, &operations);
+                    if counted && max != 0 && connections.len() >= max {
+                        state.refusal_log.log(&crate::http::refusal_log::Refused {
+                            status: None,
+                            reason: "too many connections (max-connections)",
+                            remote: Some(peer),
+                            method: "",
+                            path: "",
+                        });
                         state.metrics.rejected("max_connections");
                         tokio::spawn(refuse(stream, shared.acceptor.clone(), shared.builder.clone()));
                         continue;
                     }
                     // Two kinds of task, each as small as its own connections allow.
                     if shared.acceptor.is_some() {
-                        connections.spawn(tls_connection(stream, shared.clone(), stopped.clone()));
+                        connections.spawn(tls_connection(stream, peer, shared, stopped.clone()));
                     } else {
-                        connections.spawn(plain_connection(stream, shared.clone(), stopped.clone()));
+                        connections.spawn(plain_connection(stream, peer, shared, stopped.clone()));
                     }
                 }
             }
@@ -195,7 +223,7 @@ fn connection_builder(state: &HubState) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// What every connection of a server shares.
+/// What every connection of a listener shares.
 struct Shared {
     builder: auto::Builder<TokioExecutor>,
     /// Serves the lean path's requests.
@@ -207,6 +235,22 @@ struct Shared {
     state: Arc<HubState>,
 }
 
+impl Shared {
+    fn new(
+        state: &Arc<HubState>,
+        router: axum::Router,
+        acceptor: Option<Arc<rustls::ServerConfig>>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            builder: connection_builder(state),
+            hyper: TowerToHyperService::new(router.clone()),
+            router,
+            acceptor,
+            state: state.clone(),
+        })
+    }
+}
+
 /// Serves one plain connection until it ends, or gracefully once `stopped` turns true.
 ///
 /// An idle subscription's task holds this future for its whole life, so its size counts: what
@@ -214,12 +258,13 @@ struct Shared {
 /// the cheapest for the subscriptions plain connections mostly carry.
 async fn plain_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let _open = shared.state.metrics.connection_opened();
-    let stalled = serve_plain(stream, &shared, &mut stopped).await;
-    closed(&shared, stalled);
+    let stalled = serve_plain(stream, peer, &shared, &mut stopped).await;
+    closed(&shared, peer, stalled);
 }
 
 /// Serves one TLS connection, as [`plain_connection`] does a plain one. The handshake's state
@@ -228,6 +273,7 @@ async fn plain_connection(
 /// the HTTP/2 connections browsers mostly open over TLS keep no room for it.
 async fn tls_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -238,17 +284,17 @@ async fn tls_connection(
     // What is matched here is the boxed stream, not the stream, whose room would otherwise
     // stay in this future for the connection's life.
     let stalled = match Box::pin(handshake(config, stream)).await {
-        Some(tls) => serve_tls(tls, &shared, &mut stopped).await,
+        Some(tls) => serve_tls(tls, peer, &shared, &mut stopped).await,
         None => false,
     };
-    closed(&shared, stalled);
+    closed(&shared, peer, stalled);
 }
 
 /// Notes why a connection ended, when its client stopped reading.
-fn closed(shared: &Shared, stalled: bool) {
+fn closed(shared: &Shared, peer: SocketAddr, stalled: bool) {
     if stalled {
         let timeout = shared.state.config.send_timeout;
-        tracing::info!(?timeout, "connection closed: the client stopped reading");
+        tracing::info!(?timeout, %peer, "connection closed: the client stopped reading");
         shared.state.metrics.rejected("send_timeout");
     }
 }
@@ -273,18 +319,24 @@ async fn handshake(
 
 /// Serves one plain connection; returns whether it was closed because its client stopped
 /// reading for longer than `send_timeout`. The HTTP/1.1 lean path's state is inline.
-async fn serve_plain(io: TcpStream, shared: &Shared, stopped: &mut watch::Receiver<bool>) -> bool {
+async fn serve_plain(
+    io: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    stopped: &mut watch::Receiver<bool>,
+) -> bool {
     let config = &shared.state.config;
     let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
     let next = lean::subscriptions(
         io,
+        peer,
         &shared.router,
         stopped,
         head_limit(config),
         HEADER_READ_TIMEOUT,
     )
     .await;
-    if let Some(rest) = rest(next, shared, stopped) {
+    if let Some(rest) = rest(next, peer, shared, stopped) {
         rest.await;
     }
     stalled.get()
@@ -293,6 +345,7 @@ async fn serve_plain(io: TcpStream, shared: &Shared, stopped: &mut watch::Receiv
 /// Serves one TLS connection, as [`serve_plain`] does a plain one, the lean path's state boxed.
 async fn serve_tls(
     io: Box<lean_tls::TlsStream>,
+    peer: SocketAddr,
     shared: &Shared,
     stopped: &mut watch::Receiver<bool>,
 ) -> bool {
@@ -300,13 +353,14 @@ async fn serve_tls(
     let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
     let next = Box::pin(lean::subscriptions(
         io,
+        peer,
         &shared.router,
         stopped,
         head_limit(config),
         HEADER_READ_TIMEOUT,
     ))
     .await;
-    if let Some(rest) = rest(next, shared, stopped) {
+    if let Some(rest) = rest(next, peer, shared, stopped) {
         rest.await;
     }
     stalled.get()
@@ -316,6 +370,7 @@ async fn serve_tls(
 /// boxed, so that a connection's task holds the state of neither.
 fn rest<'a, I>(
     next: lean::Next<I>,
+    peer: SocketAddr,
     shared: &'a Shared,
     stopped: &'a mut watch::Receiver<bool>,
 ) -> Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>
@@ -325,9 +380,16 @@ where
     let head_limit = head_limit(&shared.state.config);
     match next {
         lean::Next::Close => None,
-        lean::Next::Http2(io) => Some(Box::pin(h2::serve(io, &shared.router, stopped, head_limit))),
+        lean::Next::Http2(io) => Some(Box::pin(h2::serve(
+            io,
+            peer,
+            &shared.router,
+            stopped,
+            head_limit,
+        ))),
         lean::Next::Hyper(io) => Some(Box::pin(serve_hyper(
             io,
+            peer,
             &shared.builder,
             shared.hyper.clone(),
             stopped,
@@ -336,14 +398,20 @@ where
 }
 
 /// Serves a connection with hyper until it ends, or gracefully once `stopped` turns true.
+/// Each request carries the client's address (`ConnectInfo`).
 async fn serve_hyper<I>(
     io: I,
+    peer: SocketAddr,
     builder: &auto::Builder<TokioExecutor>,
     service: TowerToHyperService<axum::Router>,
     stopped: &mut watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        hyper::service::Service::call(&service, request)
+    });
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     let result = tokio::select! {
         result = conn.as_mut() => result,

@@ -30,7 +30,14 @@ pub enum TlsError {
     },
     /// rustls refused the pair (for example, the key does not match the certificate).
     #[error("TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
+}
+
+// Shown in the message, so not chained as a source too (which would print it twice).
+impl From<rustls::Error> for TlsError {
+    fn from(error: rustls::Error) -> TlsError {
+        TlsError::Rustls(error)
+    }
 }
 
 /// The ALPN protocols the hub offers, most preferred first.
@@ -55,7 +62,16 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
         path: key.to_owned(),
         reason: e.to_string(),
     })?;
-    server_config_from_der(chain, private)
+    server_config_from_der(chain, private).map_err(|error| match error {
+        TlsError::Rustls(rustls::Error::InconsistentKeys(_)) => TlsError::Key {
+            path: key.to_owned(),
+            reason: format!(
+                "it is not the private key of the certificate {}",
+                cert.display()
+            ),
+        },
+        other => other,
+    })
 }
 
 /// A server configuration from a DER certificate chain and private key, offering `h2` and

@@ -401,3 +401,131 @@ fn receive_and_publish_rules() {
     assert!(!all_matched(&[], &["news"]));
     assert!(all_matched(&selectors, &[] as &[String]));
 }
+
+/// The reference hub's shape of a template as a regular expression, written from the parsed
+/// template: the oracle the matcher is held to.
+fn reference_regex(template: &str) -> Option<regex::Regex> {
+    use std::fmt::Write as _;
+    use template::{Part, parse_template};
+    const UNRESERVED: &str = r"\x2d\x2e\x30-\x39\x41-\x5a\x5f\x61-\x7a\x7e";
+    const RESERVED: &str = r"\x21\x23\x24\x26-\x2c\x2f\x3a\x3b\x3d\x3f\x40\x5b\x5d";
+    fn value(out: &mut String, reserved: bool, named: bool) {
+        out.push_str("(?:[");
+        if !reserved {
+            out.push_str(r"\x2c");
+            if named {
+                out.push_str(r"\x3d");
+            }
+        }
+        out.push_str(UNRESERVED);
+        if reserved {
+            out.push_str(RESERVED);
+        }
+        out.push_str("]|%[[:xdigit:]][[:xdigit:]])*");
+    }
+    let parts = parse_template(template)?;
+    let mut source = String::from("^");
+    for part in &parts {
+        match part {
+            Part::Literal(text) => source.push_str(&regex::escape(text)),
+            Part::Expression(expr) => {
+                let (first, separator, named, reserved) = expr.shape();
+                let any_explode = expr.explode.iter().any(|&e| e);
+                if let Some(first) = first {
+                    source.push_str("(?:");
+                    source.push_str(&regex::escape(&char::from(first).to_string()));
+                }
+                source.push_str("(?:");
+                value(
+                    &mut source,
+                    reserved,
+                    named || expr.explode.first() == Some(&true),
+                );
+                if expr.explode.len() > 1 || any_explode {
+                    source.push_str("(?:");
+                    source.push_str(&regex::escape(&char::from(separator).to_string()));
+                    value(&mut source, reserved, named || any_explode);
+                    source.push(')');
+                    if any_explode {
+                        source.push('*');
+                    } else {
+                        let _ = write!(source, "{{0,{}}}", expr.explode.len() - 1);
+                    }
+                }
+                source.push(')');
+                if first.is_some() {
+                    source.push(')');
+                }
+                source.push('?');
+            }
+        }
+    }
+    source.push('$');
+    regex::Regex::new(&source).ok()
+}
+
+mod agrees_with_the_reference_regex {
+    use proptest::prelude::*;
+
+    use super::{TopicSelector, reference_regex};
+
+    /// Templates from a small alphabet of literals and expressions, so that random topics
+    /// often come close to matching.
+    fn template() -> impl Strategy<Value = String> {
+        let literal = prop::sample::select(vec!["a", "/", "x/", ".", "=", ",", "%41", "-", "é"]);
+        let operator = prop::sample::select(vec!["", "+", "#", ".", "/", ";", "?", "&"]);
+        let variables = prop::collection::vec(prop::sample::select(vec!["v", "w*", "x:2"]), 1..4);
+        let expression =
+            (operator, variables).prop_map(|(op, vars)| format!("{{{op}{}}}", vars.join(",")));
+        let piece = prop_oneof![literal.prop_map(str::to_owned), expression];
+        prop::collection::vec(piece, 1..6).prop_map(|pieces| pieces.concat())
+    }
+
+    fn topic() -> impl Strategy<Value = String> {
+        let token = prop::sample::select(vec![
+            "a", "b", "/", ".", ",", "=", "&", "?", ";", "#", "%41", "%", "x/", "-", "~", "!", "é",
+            "v=1",
+        ]);
+        prop::collection::vec(token, 0..10).prop_map(|tokens| tokens.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn on_random_templates_and_topics(template in template(), topics in prop::collection::vec(topic(), 1..8)) {
+            let selector = TopicSelector::new(&template);
+            let oracle = reference_regex(&template).filter(|_| template.contains('{'));
+            let Some(oracle) = oracle else {
+                prop_assert!(!selector.is_template());
+                return Ok(());
+            };
+            prop_assert!(selector.is_template(), "{template:?}");
+            for topic in &topics {
+                let expected = *topic == template || oracle.is_match(topic);
+                prop_assert_eq!(selector.matches(topic), expected, "{:?} against {:?}", template, topic);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_same_text_shares_one_compiled_template() {
+    let a = sel("https://example.com/shared/{id}");
+    let b = sel("https://example.com/shared/{id}");
+    match (&a.kind, &b.kind) {
+        (Kind::Template(x), Kind::Template(y)) => assert!(Arc::ptr_eq(x, y)),
+        _ => panic!("both are templates"),
+    }
+}
+
+#[test]
+fn matching_is_linear_in_the_topic() {
+    // A shape that makes a backtracking matcher explode: many optional expressions over the
+    // same characters, against a long topic that finally fails. This one returns at once.
+    let template = "{a}".repeat(MAX_TEMPLATE_VARIABLES);
+    let selector = sel(&template);
+    assert!(selector.is_template());
+    let topic = format!("{}/", "a".repeat(100_000));
+    assert!(!selector.matches(&topic));
+    assert!(selector.matches(&"a".repeat(100_000)));
+}

@@ -1,92 +1,65 @@
-//! The embedded default transport: the last N updates in memory, indexed by ID so that a resume
-//! finds its starting point without a scan.
+//! The embedded default transport: the history in memory, feeding one node's fan-out.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures::future::BoxFuture;
 
-use super::{History, RecordFilter, Since, Transport, TransportError};
+use super::ring::{History, HistoryLimits, Snapshot};
+use super::{Since, Transport, TransportError};
 use crate::fanout::Fanout;
 use crate::update::{Record, Update};
 
-/// In-memory ring of the last `capacity` updates, feeding one node's fan-out.
+/// In-memory history of the last updates, feeding one node's fan-out.
 #[derive(Debug)]
 pub struct LocalTransport {
-    state: Mutex<Ring>,
+    state: Mutex<State>,
     fanout: Arc<Fanout>,
     closed: AtomicBool,
 }
 
-#[derive(Debug, Default)]
-struct Ring {
-    capacity: usize,
-    /// Stored updates; their positions are consecutive, the front one is `first_seq`.
-    records: VecDeque<Arc<Record>>,
-    first_seq: u64,
+#[derive(Debug)]
+struct State {
+    history: History,
+    /// The position the next stored update takes.
     next_seq: u64,
-    /// ID -> position of the newest stored update with that ID.
-    index: HashMap<String, u64>,
-    last_id: Option<String>,
-    /// When each stored update was committed, parallel to `records`.
-    times: VecDeque<SystemTime>,
-    /// Updates older than this are dropped (zero: no bound).
-    max_age: Duration,
 }
 
-impl Ring {
-    fn pop_front(&mut self) {
-        if let Some(old) = self.records.pop_front() {
-            self.times.pop_front();
-            let id = &old.update().id;
-            if self.index.get(id) == Some(&old.seq) {
-                self.index.remove(id);
-            }
-            self.first_seq = old.seq + 1;
-        }
-    }
-
-    /// Drops what exceeds the size bound, and what is older than the age bound.
-    fn prune(&mut self, now: SystemTime) {
-        while self.records.len() > self.capacity {
-            self.pop_front();
-        }
-        if self.max_age.is_zero() {
-            return;
-        }
-        let cutoff = now
-            .checked_sub(self.max_age)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        while self.times.front().is_some_and(|t| *t < cutoff) {
-            self.pop_front();
-        }
-    }
+/// What a dispatch found in history for the update's ID.
+pub(crate) enum Known {
+    /// The ID is new.
+    New,
+    /// The same update is stored already (a retry): this is it.
+    Same(Arc<Record>),
 }
 
 impl LocalTransport {
     /// Keeps the last `capacity` updates (zero keeps none) and feeds `fanout`.
     pub fn new(capacity: usize, fanout: Arc<Fanout>) -> LocalTransport {
-        LocalTransport::with_max_age(capacity, Duration::ZERO, fanout)
+        LocalTransport::with_limits(
+            HistoryLimits {
+                size: capacity,
+                bytes: 0,
+                age: std::time::Duration::ZERO,
+            },
+            fanout,
+        )
     }
 
-    /// Keeps the last `capacity` updates, none older than `max_age` (zero: no age bound).
-    pub fn with_max_age(capacity: usize, max_age: Duration, fanout: Arc<Fanout>) -> LocalTransport {
+    /// Keeps the updates within `limits` and feeds `fanout`.
+    pub fn with_limits(limits: HistoryLimits, fanout: Arc<Fanout>) -> LocalTransport {
         LocalTransport {
-            state: Mutex::new(Ring {
-                capacity,
-                max_age,
-                first_seq: 1,
+            state: Mutex::new(State {
+                history: History::new(limits),
                 next_seq: 1,
-                ..Ring::default()
             }),
             fanout,
             closed: AtomicBool::new(false),
         }
     }
 
-    fn ring(&self) -> MutexGuard<'_, Ring> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -94,7 +67,7 @@ impl LocalTransport {
 
     /// How many updates are stored.
     pub fn len(&self) -> usize {
-        self.ring().records.len()
+        self.state().history.len()
     }
 
     /// Whether no update is stored.
@@ -102,11 +75,23 @@ impl LocalTransport {
         self.len() == 0
     }
 
-    fn dispatch_now(&self, update: Update) -> Result<Arc<Record>, TransportError> {
-        self.dispatch_at(update, SystemTime::now())
+    /// Whether `update` may be stored: its ID is new, or it is the stored update with that ID
+    /// sent again.
+    pub(crate) fn check_id(&self, update: &Update) -> Result<Known, TransportError> {
+        let state = self.state();
+        let Some(stored) = state.history.get(&update.id) else {
+            return Ok(Known::New);
+        };
+        let candidate = Record::new(stored.seq, update.clone())?;
+        if stored.same_update(&candidate) {
+            Ok(Known::Same(stored.clone()))
+        } else {
+            Err(TransportError::DuplicateId(update.id.clone()))
+        }
     }
 
-    /// Stores `update` as committed at `time`, and delivers it.
+    /// Stores `update` as committed at `time`, and delivers it; an ID already in history is
+    /// answered as [`Transport::dispatch`] says.
     pub(crate) fn dispatch_at(
         &self,
         update: Update,
@@ -115,89 +100,82 @@ impl LocalTransport {
         if self.closed.load(Ordering::Acquire) {
             return Err(TransportError::Closed);
         }
-        let mut ring = self.ring();
-        let seq = ring.next_seq;
-        let record = Arc::new(Record::new(seq, update)?);
-        ring.next_seq += 1;
-        ring.last_id = Some(record.update().id.clone());
-        if ring.capacity > 0 {
-            ring.index.insert(record.update().id.clone(), seq);
-            ring.records.push_back(record.clone());
-            ring.times.push_back(time);
-            ring.prune(SystemTime::now());
-        } else {
-            ring.first_seq = seq + 1;
+        // Encoded before the lock is taken; checked and positioned under it.
+        let mut record = Record::new(0, update)?;
+        let mut state = self.state();
+        if let Some(stored) = state.history.get(record.id()) {
+            return if stored.same_update(&record) {
+                Ok(stored.clone())
+            } else {
+                Err(TransportError::DuplicateId(record.id().to_owned()))
+            };
         }
-        // Delivered under the ring's lock, so every subscriber sees updates in the ring's order;
+        record.seq = state.next_seq;
+        state.next_seq += 1;
+        let record = Arc::new(record);
+        state.history.push_update(record.clone(), time);
+        // Delivered under the lock, so every subscriber sees updates in the history's order;
         // delivery never blocks (full queues disconnect their subscriber).
         self.fanout.deliver(&record);
         Ok(record)
     }
 
-    fn history_now(&self, since: &Since, filter: RecordFilter<'_>) -> History {
-        let mut ring = self.ring();
-        ring.prune(SystemTime::now());
-        let up_to = ring.next_seq - 1;
-        let start = match since {
-            Since::Earliest => Some(0),
-            Since::Id(id) => ring
-                .index
-                .get(id)
-                .map(|seq| (seq + 1 - ring.first_seq) as usize),
-        };
-        match start {
-            Some(start) => History {
-                records: ring
-                    .records
-                    .iter()
-                    .skip(start)
-                    .filter(|r| filter(r))
-                    .cloned()
-                    .collect(),
-                up_to,
-                last_event_id: match since {
-                    Since::Id(id) => id.clone(),
-                    Since::Earliest => "earliest".to_owned(),
-                },
-            },
-            None => History {
-                records: Vec::new(),
-                up_to,
-                last_event_id: ring
-                    .records
-                    .iter()
-                    .rev()
-                    .find(|r| filter(r))
-                    .map_or_else(|| "earliest".to_owned(), |r| r.update().id.clone()),
-            },
+    /// Puts back an update read from a store at start-up, as committed at `time`, without
+    /// checking its ID (a store written by an older version may repeat one: a resume then
+    /// starts after its earliest occurrence) and without delivering it.
+    pub(crate) fn restore(&self, update: Update, time: SystemTime) -> Result<(), TransportError> {
+        let mut state = self.state();
+        let record = Arc::new(Record::new(state.next_seq, update)?);
+        state.next_seq += 1;
+        state.history.push_update(record, time);
+        Ok(())
+    }
+
+    /// Keeps a subscription event in its own log and delivers it.
+    fn announce_now(&self, update: Update) -> Result<(), TransportError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TransportError::Closed);
         }
+        let mut record = Record::new(0, update)?;
+        let mut state = self.state();
+        record.seq = state.next_seq;
+        state.next_seq += 1;
+        let record = Arc::new(record);
+        state.history.push_event(record.clone(), SystemTime::now());
+        self.fanout.deliver(&record);
+        Ok(())
     }
 }
 
 impl Transport for LocalTransport {
     fn dispatch(&self, update: Update) -> BoxFuture<'_, Result<Arc<Record>, TransportError>> {
-        let result = self.dispatch_now(update);
+        let result = self.dispatch_at(update, SystemTime::now());
         Box::pin(async move { result })
     }
 
-    fn history<'a>(
-        &'a self,
-        since: Since,
-        filter: RecordFilter<'a>,
-    ) -> BoxFuture<'a, Result<History, TransportError>> {
-        let history = self.history_now(&since, filter);
-        Box::pin(async move { Ok(history) })
+    fn announce(&self, update: Update) -> BoxFuture<'_, Result<(), TransportError>> {
+        let result = self.announce_now(update);
+        Box::pin(async move { result })
+    }
+
+    fn snapshot(&self, since: Since) -> BoxFuture<'_, Result<Snapshot, TransportError>> {
+        let snapshot = self.state().history.snapshot(&since);
+        Box::pin(async move { Ok(snapshot) })
     }
 
     fn last_event_id(&self) -> String {
-        self.ring()
-            .last_id
-            .clone()
-            .unwrap_or_else(|| "earliest".to_owned())
+        self.state()
+            .history
+            .last_id()
+            .map_or_else(|| "earliest".to_owned(), str::to_owned)
     }
 
     fn history_len(&self) -> usize {
         self.len()
+    }
+
+    fn history_bytes(&self) -> usize {
+        self.state().history.bytes()
     }
 
     fn is_ready(&self) -> bool {
@@ -211,7 +189,12 @@ impl Transport for LocalTransport {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::fanout::Subscriber;
+    use crate::replay::{Replay, replay};
+    use crate::topic::TopicSelector;
 
     fn update(id: &str, topic: &str) -> Update {
         Update {
@@ -220,23 +203,30 @@ mod tests {
         }
     }
 
-    fn ids(history: &History) -> Vec<&str> {
-        history
-            .records
-            .iter()
-            .map(|r| r.update().id.as_str())
-            .collect()
+    fn subscriber(selectors: &[&str]) -> Subscriber {
+        Subscriber {
+            id: "s".into(),
+            selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
+            private_selectors: Vec::new(),
+            payload: None,
+        }
+    }
+
+    fn ids(replay: &Replay) -> Vec<&str> {
+        replay.records.iter().map(|r| r.id()).collect()
+    }
+
+    async fn resume(transport: &LocalTransport, since: &str, selectors: &[&str]) -> Replay {
+        replay(transport, Since::parse(since), &subscriber(selectors))
+            .await
+            .expect("history")
     }
 
     #[tokio::test]
     async fn d25_history_by_id_earliest_unknown_and_purge() {
         let transport = LocalTransport::new(5, Arc::new(Fanout::new(4)));
         assert_eq!(transport.last_event_id(), "earliest");
-        let all = |_: &Record| true;
-        let empty = transport
-            .history(Since::Id("x".into()), &all)
-            .await
-            .expect("history");
+        let empty = resume(&transport, "x", &["*"]).await;
         assert_eq!(empty.last_event_id, "earliest");
         for (i, topic) in ["a", "b", "a", "b", "a", "b", "a"].iter().enumerate() {
             transport
@@ -246,40 +236,32 @@ mod tests {
         }
         assert_eq!(transport.len(), 5, "purge keeps exactly `size` entries");
         assert_eq!(transport.last_event_id(), "6");
-        let after = transport
-            .history(Since::Id("3".into()), &all)
-            .await
-            .expect("h");
+        let after = resume(&transport, "3", &["*"]).await;
         assert_eq!(ids(&after), ["4", "5", "6"]);
         assert_eq!(after.last_event_id, "3");
         assert_eq!(after.up_to, 7);
-        let evicted = transport
-            .history(Since::Id("0".into()), &all)
-            .await
-            .expect("h");
+        let evicted = resume(&transport, "0", &["*"]).await;
         assert!(evicted.records.is_empty());
+        assert!(evicted.not_found);
         assert_eq!(evicted.last_event_id, "6");
-        let only_b = |r: &Record| r.update().topics[0] == "b";
-        let unknown = transport
-            .history(Since::Id("zz".into()), &only_b)
-            .await
-            .expect("h");
+        let unknown = resume(&transport, "zz", &["b"]).await;
         assert_eq!(
             unknown.last_event_id, "5",
-            "newest event the filter accepts"
+            "newest event the subscriber selects"
         );
-        let earliest = transport
-            .history(Since::Earliest, &only_b)
-            .await
-            .expect("h");
+        let earliest = resume(&transport, "earliest", &["b"]).await;
         assert_eq!(ids(&earliest), ["3", "5"]);
         assert_eq!(earliest.last_event_id, "earliest");
     }
 
     #[tokio::test]
     async fn history_age_drops_old_updates() {
-        let transport =
-            LocalTransport::with_max_age(10, Duration::from_secs(60), Arc::new(Fanout::new(4)));
+        let limits = HistoryLimits {
+            size: 10,
+            bytes: 0,
+            age: Duration::from_secs(60),
+        };
+        let transport = LocalTransport::with_limits(limits, Arc::new(Fanout::new(4)));
         let long_ago = SystemTime::now() - Duration::from_secs(120);
         transport
             .dispatch_at(update("old", "t"), long_ago)
@@ -288,12 +270,57 @@ mod tests {
             .dispatch(update("new", "t"))
             .await
             .expect("dispatch");
-        let all = transport
-            .history(Since::Earliest, &|_: &Record| true)
-            .await
-            .expect("h");
-        assert_eq!(ids(&all), ["new"]);
+        assert_eq!(ids(&resume(&transport, "earliest", &["*"]).await), ["new"]);
         assert_eq!(transport.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn history_is_bounded_by_bytes() {
+        let limits = HistoryLimits {
+            size: 1000,
+            bytes: 64 * 1024,
+            age: Duration::ZERO,
+        };
+        let transport = LocalTransport::with_limits(limits, Arc::new(Fanout::new(4)));
+        // Line feeds expand sevenfold once encoded (`data: ` per line): that is what counts.
+        let lines = "\n".repeat(4 * 1024);
+        for i in 0..20 {
+            let mut update = update(&format!("{i}"), "t");
+            update.data = lines.clone();
+            transport.dispatch(update).await.expect("dispatch");
+            assert!(transport.history_bytes() <= 64 * 1024);
+        }
+        let kept = transport.len();
+        assert!((1..20).contains(&kept), "{kept} kept");
+        let all = resume(&transport, "earliest", &["*"]).await;
+        assert_eq!(all.records.last().map(|r| r.id()), Some("19"));
+        // An update larger than the whole bound is delivered but not kept.
+        let mut huge = update("huge", "t");
+        huge.data = "x".repeat(100 * 1024);
+        transport.dispatch(huge).await.expect("dispatch");
+        assert!(transport.history_bytes() <= 64 * 1024);
+        assert_eq!(transport.last_event_id(), "huge");
+    }
+
+    #[tokio::test]
+    async fn a_reused_id_is_a_retry_or_a_conflict_never_a_second_entry() {
+        let transport = LocalTransport::new(10, Arc::new(Fanout::new(4)));
+        let first = transport.dispatch(update("dup", "a")).await.expect("first");
+        transport.dispatch(update("between", "b")).await.expect("b");
+        let retry = transport.dispatch(update("dup", "a")).await.expect("retry");
+        assert!(
+            Arc::ptr_eq(&first, &retry),
+            "the stored update answers the retry"
+        );
+        let mut other = update("dup", "b");
+        other.data = "something else".into();
+        assert!(matches!(
+            transport.dispatch(other).await,
+            Err(TransportError::DuplicateId(id)) if id == "dup"
+        ));
+        assert_eq!(transport.len(), 2);
+        let after = resume(&transport, "dup", &["*"]).await;
+        assert_eq!(ids(&after), ["between"]);
     }
 
     #[tokio::test]
@@ -304,10 +331,7 @@ mod tests {
             .await
             .expect("dispatch");
         assert!(transport.is_empty());
-        let h = transport
-            .history(Since::Id("a".into()), &|_: &Record| true)
-            .await
-            .expect("h");
+        let h = resume(&transport, "a", &["*"]).await;
         assert_eq!(h.last_event_id, "earliest");
         transport.close();
         assert!(matches!(

@@ -198,3 +198,37 @@ async fn cors_origin_may_not_publish_with_a_cookie_unless_a_publish_origin() {
     .await;
     assert_eq!(app.status, StatusCode::OK, "{}", app.body);
 }
+
+#[tokio::test]
+async fn an_origin_pattern_with_one_star_allows_a_family_of_origins() {
+    let hub = start(|c| {
+        c.anonymous = true;
+        c.cors_origins = vec!["https://*.example.com".into(), "http://localhost:*".into()];
+    })
+    .await;
+    for origin in ["https://app.example.com", "http://localhost:5173"] {
+        let answer = preflight(hub.addr, origin).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT, "{origin}");
+        assert_eq!(
+            header(&answer.headers, "access-control-allow-origin"),
+            origin
+        );
+    }
+    for origin in [
+        "https://example.org",
+        "http://127.0.0.1:5173",
+        "https://example.com",
+    ] {
+        let answer = preflight(hub.addr, origin).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{origin}");
+        assert!(cors_headers(&answer.headers).is_empty(), "{origin}");
+    }
+    for pattern in ["https://*.*.example.com", "http://localhost:*/app"] {
+        let refused = Hub::new(HubConfig {
+            cors_origins: vec![pattern.into()],
+            ..HubConfig::default()
+        })
+        .expect_err(pattern);
+        assert!(refused.to_string().contains(pattern), "{refused}");
+    }
+}

@@ -119,3 +119,38 @@ async fn history_age_prunes_the_store_on_write_and_on_reopen() {
     hub.publish(update("marker")).await.expect("publish");
     assert_eq!(first_in_history(&hub).await, "marker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_id_is_one_entry_even_when_the_publishes_share_a_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let hub = durable(dir.path(), 100);
+        // Sent together, they reach the writer in one batch: the second waits for the first.
+        let (a, b) = tokio::join!(hub.publish(update("same")), hub.publish(update("same")));
+        assert_eq!(a.expect("first"), "same");
+        assert_eq!(b.expect("the retry is answered as stored"), "same");
+        let mut other = update("same");
+        other.data = "another update".into();
+        let (c, d) = tokio::join!(hub.publish(update("next")), hub.publish(other));
+        c.expect("next");
+        assert!(
+            matches!(d, Err(herald_hub::transport::TransportError::DuplicateId(ref id)) if id == "same"),
+            "{d:?}"
+        );
+    }
+    let hub = durable(dir.path(), 100);
+    let addr = serve(&hub).await;
+    let mut all = subscribe(
+        addr,
+        "/.well-known/mercure?topic=t&lastEventID=earliest",
+        &[],
+    )
+    .await;
+    let first = all.event().await;
+    let second = all.event().await;
+    assert_eq!(
+        [first.last_event_id(), second.last_event_id()],
+        ["same", "next"],
+        "stored once, after a restart too"
+    );
+}

@@ -75,6 +75,7 @@ async fn long_urls_get_414_and_large_headers_431() {
         c.anonymous = true;
         c.max_url_size = 1024;
         c.max_header_size = 1024;
+        c.max_id_size = 256;
     })
     .await;
     let long = format!("/.well-known/mercure?topic={}", "a".repeat(1100));

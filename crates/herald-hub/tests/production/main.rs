@@ -12,11 +12,14 @@
 mod common;
 mod net;
 
+mod bodies;
 mod cors;
 mod durable;
 mod http2;
 mod http2_server;
+mod jwks;
 mod lean;
 mod limits;
 mod ops;
+mod resume;
 mod ui;

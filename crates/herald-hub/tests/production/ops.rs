@@ -129,3 +129,79 @@ async fn shutdown_ends_streams_cleanly_and_stops_accepting() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_names_every_route() {
+    let hub = start(|c| {
+        c.anonymous = true;
+        c.subscriptions = true;
+    })
+    .await;
+    let page = get(hub.addr, "/openapi.yaml", &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.headers["content-type"],
+        "application/yaml; charset=utf-8"
+    );
+    assert_eq!(page.body, include_str!("../../openapi.yaml"));
+    assert!(
+        page.body.starts_with("openapi: 3.1"),
+        "{}",
+        &page.body[..40]
+    );
+    for route in [
+        "/.well-known/mercure",
+        "/.well-known/mercure/subscriptions",
+        "/.well-known/mercure/subscriptions/{topic}",
+        "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.yaml",
+        "/",
+    ] {
+        assert!(
+            page.body.contains(&format!("\n  {route}:\n")),
+            "{route} is described"
+        );
+    }
+}
+
+#[tokio::test]
+async fn operations_leave_the_public_listener_when_asked_and_serve_on_their_own() {
+    let hub = Hub::new(HubConfig {
+        public_metrics: false,
+        anonymous: true,
+        ..HubConfig::default()
+    })
+    .expect("hub");
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let private = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (public_addr, private_addr) = (
+        public.local_addr().expect("address"),
+        private.local_addr().expect("address"),
+    );
+    let server = herald_hub::server::Server::new(hub)
+        .listener(public)
+        .metrics_listener(private);
+    assert_eq!(server.metrics_addrs().expect("addresses"), [private_addr]);
+    tokio::spawn(server.run(std::future::pending()));
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(
+            get(private_addr, path, &[]).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+        assert_eq!(
+            get(public_addr, path, &[]).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let hub_path = get(private_addr, "/.well-known/mercure?topic=t", &[]).await;
+    assert_eq!(hub_path.status, StatusCode::NOT_FOUND);
+}

@@ -241,17 +241,19 @@ impl Stream {
 }
 
 /// Publishes a marker on `topic` and reads events until it arrives, returning what came before:
-/// proof that nothing else was sent, without sleeping.
+/// proof that nothing else was sent, without sleeping. Each marker has an ID of its own (IDs are
+/// unique in history), starting with `marker-`.
 pub async fn events_before_marker(
     addr: SocketAddr,
     stream: &mut Stream,
     topic: &str,
 ) -> Vec<MessageEvent> {
-    publish_ok(addr, &[("topic", topic), ("id", "marker")]).await;
+    let marker = format!("marker-{}", uuid::Uuid::new_v4());
+    publish_ok(addr, &[("topic", topic), ("id", &marker)]).await;
     let mut before = Vec::new();
     loop {
         let event = stream.event().await;
-        if event.last_event_id() == "marker" {
+        if event.last_event_id() == marker {
             return before;
         }
         before.push(event);

@@ -96,6 +96,26 @@ fn expiry_and_not_before_are_enforced() {
 }
 
 #[test]
+fn a_token_is_refused_from_its_exp_on_not_a_second_later() {
+    // `now()` is the current whole second, so the instant is already at or after it.
+    let at_exp = hmac_token(Algorithm::HS256, SECRET, &json!({"exp": now()}));
+    assert_eq!(
+        hub().verify(Role::Publisher, &at_exp),
+        Err(AuthError::Expired)
+    );
+    // A fractional `exp` is kept to the fraction, so a stream closes at it, not before.
+    let exp = now() as f64 + 30.5;
+    let fractional = hmac_token(Algorithm::HS256, SECRET, &json!({"exp": exp}));
+    let claims = hub()
+        .verify(Role::Publisher, &fractional)
+        .expect("valid for 30 s");
+    assert_eq!(
+        claims.expires_at,
+        Some(UNIX_EPOCH + Duration::from_secs_f64(exp))
+    );
+}
+
+#[test]
 fn alg_none_is_refused() {
     let payload = b64(r#"{"mercure":{"publish":["*"]}}"#);
     for header in [

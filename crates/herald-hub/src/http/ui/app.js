@@ -7,6 +7,8 @@ const MAX_LOG_ROWS = 500;
 const BROWSER_RETRY_MS = 3000;
 // The page's own retries once the browser has given up (a refused or failed connection).
 const PAGE_RETRY_MS = [1000, 2000, 5000, 10000, 30000];
+// The most of a refusal's body the page shows.
+const MAX_REASON = 500;
 
 const $ = (id) => document.getElementById(id);
 
@@ -135,6 +137,7 @@ function openSource(resumeFrom) {
   setState("connecting");
   source.onopen = () => {
     page.failures = 0;
+    showRefusal("");
     stopCountdown();
     setState("open");
     logMeta("connection open");
@@ -162,20 +165,61 @@ function openSource(resumeFrom) {
     logMeta(`connection failed (attempt ${page.failures}); retrying in ${delay / 1000} s`, true);
     startCountdown("page retries", delay);
     refreshSubscriptions();
+    explainFailure(source.url);
   };
+}
+
+// EventSource hides why a connection failed: ask the same URL once, read the status and the
+// reason the hub gave, and show them. A stream that opens this time is closed at once.
+async function explainFailure(url) {
+  const abort = new AbortController();
+  let reason;
+  try {
+    const response = await fetch(url, {
+      headers: { Accept: "text/event-stream" },
+      cache: "no-store",
+      signal: abort.signal,
+    });
+    const type = response.headers.get("content-type") || "no content type";
+    if (response.ok && type.startsWith("text/event-stream")) {
+      abort.abort();
+      reason = `the hub answers ${response.status} now: the failure was on the way (network, proxy)`;
+    } else {
+      const body = (await response.text()).trim().slice(0, MAX_REASON);
+      const status = `${response.status} ${response.statusText}`.trim();
+      reason = response.ok
+        ? `the hub answered ${status} with ${type}, not text/event-stream`
+        : `the hub answered ${status}: ${body}`;
+    }
+  } catch (error) {
+    reason = `no answer from the hub: ${error.message || error}`;
+  }
+  if (page.source !== null || page.retryTimer === null) return; // reconnected or closed since
+  showRefusal(reason);
+  logMeta(reason, true);
+  $("state").title = reason;
+}
+
+function showRefusal(reason) {
+  const el = $("sub-refusal");
+  el.textContent = reason;
+  el.hidden = !reason;
 }
 
 function connect(e) {
   e.preventDefault();
   page.failures = 0;
+  showRefusal("");
   $("sub-types").value.split(",").map((s) => s.trim()).forEach(listen);
-  const lastId = $("sub-last-id").value.trim();
+  // `earliest` asks for every update the hub keeps, those published before Connect included.
+  const lastId = $("sub-earliest").checked ? "earliest" : $("sub-last-id").value.trim();
   page.lastId = lastId; // the page's own retries resume from here, not from another subscription
   openSource(lastId);
 }
 
 function disconnect() {
   closeSource();
+  showRefusal("");
   setState("closed");
   logMeta("closed by the page");
   setTimeout(refreshSubscriptions, 300);
@@ -280,6 +324,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("pub-form").addEventListener("submit", publish);
   $("clear-log").addEventListener("click", clearLog);
   $("subs-refresh").addEventListener("click", refreshSubscriptions);
+  $("sub-earliest").addEventListener("change", (e) => {
+    $("sub-last-id").disabled = e.target.checked;
+  });
   $("pub-data").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !$("publish").disabled) {
       $("pub-form").requestSubmit();

@@ -74,7 +74,7 @@ async fn page_config(State(state): State<Arc<HubState>>, headers: HeaderMap) -> 
         .filter(|_| same_loopback_origin(&headers));
     let page = PageConfig {
         hub: HUB_PATH,
-        publish: config.publisher_jwt.is_some(),
+        publish: state.authorizer.has_key(crate::auth::Role::Publisher),
         anonymous: config.anonymous,
         subscriptions: config.subscriptions,
         publisher_token: tokens.and_then(|t| t.publisher.as_deref()),

@@ -64,16 +64,18 @@ const MAX_EARLY_RESETS: u32 = 100;
 const DEFAULT_TABLE: usize = 4096;
 
 /// Serves an HTTP/2 connection whose first bytes are the client preface, until it ends, or
-/// gracefully once `stopped` turns true. `head_limit` bounds a request's header list.
+/// gracefully once `stopped` turns true. Each request carries the client's address `peer`
+/// (`ConnectInfo`); `head_limit` bounds a request's header list.
 pub(crate) async fn serve<I>(
     io: I,
+    peer: std::net::SocketAddr,
     router: &axum::Router,
     stopped: &mut watch::Receiver<bool>,
     head_limit: usize,
 ) where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut connection = Connection::new(io, router, head_limit);
+    let mut connection = Connection::new(io, peer, router, head_limit);
     loop {
         let going_away = connection.going_away;
         let result = tokio::select! {
@@ -139,6 +141,7 @@ struct Block {
 
 struct Connection<'r, I> {
     io: I,
+    peer: std::net::SocketAddr,
     router: &'r axum::Router,
     head_limit: usize,
     /// Bytes read and not yet processed: empty (and unallocated) unless a frame is partial.
@@ -169,7 +172,7 @@ struct Connection<'r, I> {
 }
 
 impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
-    fn new(io: I, router: &'r axum::Router, head_limit: usize) -> Self {
+    fn new(io: I, peer: std::net::SocketAddr, router: &'r axum::Router, head_limit: usize) -> Self {
         let mut hpack = loona_hpack::Decoder::new();
         hpack.set_max_allowed_table_size(DEFAULT_TABLE);
         let mut out = Output::default();
@@ -183,6 +186,7 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
         ]);
         Connection {
             io,
+            peer,
             router,
             head_limit,
             input: BytesMut::new(),

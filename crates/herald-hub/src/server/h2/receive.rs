@@ -22,10 +22,10 @@ use super::{
 impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> {
     pub(super) fn frame(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
         use ConnectionError as E;
-        if let Some(block) = &self.block {
-            if head.kind != kind::CONTINUATION || head.stream != block.stream {
-                return Err(E(Reason::ProtocolError, "a header block was interrupted"));
-            }
+        if let Some(block) = &self.block
+            && (head.kind != kind::CONTINUATION || head.stream != block.stream)
+        {
+            return Err(E(Reason::ProtocolError, "a header block was interrupted"));
         }
         let on_connection = head.stream == 0;
         match head.kind {
@@ -41,10 +41,10 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
                 if block.bytes.len() > 2 * self.head_limit {
                     return Err(E(Reason::EnhanceYourCalm, "a header block too large"));
                 }
-                if head.flags & flag::END_HEADERS != 0 {
-                    if let Some(block) = self.block.take() {
-                        self.request(block)?;
-                    }
+                if head.flags & flag::END_HEADERS != 0
+                    && let Some(block) = self.block.take()
+                {
+                    self.request(block)?;
                 }
                 Ok(())
             }
@@ -110,7 +110,7 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             self.hpack = hpack;
             return Ok(());
         }
-        if payload.len() % 6 != 0 {
+        if !payload.len().is_multiple_of(6) {
             return Err(E(Reason::FrameSizeError, "SETTINGS of the wrong size"));
         }
         for entry in payload.chunks_exact(6) {
@@ -264,7 +264,7 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
                 _ => return Err(E(Reason::StreamClosed, "HEADERS on a closed stream")),
             }
         } else {
-            if id % 2 == 0 {
+            if id.is_multiple_of(2) {
                 return Err(E(Reason::ProtocolError, "a stream with an even number"));
             }
             self.last_stream = id;
@@ -337,7 +337,11 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
                 inbound = Some(sender);
                 Body::new(body)
             };
-            handler = Box::pin(self.router.clone().call(request.map(|()| body)));
+            let mut request = request.map(|()| body);
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(self.peer));
+            handler = Box::pin(self.router.clone().call(request));
         }
         if self.streams.capacity() == 0 {
             // Most connections carry one stream: do not reserve room for four.

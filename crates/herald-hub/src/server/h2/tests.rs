@@ -59,7 +59,8 @@ async fn random_frames_end_the_connection_without_a_panic() {
             let mut sink = Vec::new();
             let _ = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut sink).await;
         };
-        let serve = serve(server, &router, &mut stopped, 8192);
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let serve = serve(server, peer, &router, &mut stopped, 8192);
         tokio::time::timeout(Duration::from_secs(10), async {
             tokio::join!(write, serve);
         })

@@ -6,17 +6,22 @@
 //! One writer thread commits: publishes that arrive together share one transaction (group
 //! commit), so concurrent publishers do not each wait for their own `fsync`.
 
+mod open;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures::future::BoxFuture;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde::{Deserialize, Serialize};
+
+pub use open::OnDamage;
 use tokio::sync::oneshot;
 
-use super::{History, LocalTransport, RecordFilter, Since, Transport, TransportError};
+use super::local::Known;
+use super::stored::{Stored, millis};
+use super::{HistoryLimits, LocalTransport, Since, Snapshot, Transport, TransportError};
 use crate::fanout::Fanout;
 use crate::update::{Record, Update};
 
@@ -26,56 +31,6 @@ const UPDATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("updates")
 const MAX_BATCH: usize = 1024;
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "history.redb";
-
-/// An update as stored: the update and when it was committed.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    /// Commit time, in milliseconds since the epoch.
-    at: u64,
-    id: String,
-    topics: Vec<String>,
-    data: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    event_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    retry_ms: Option<u64>,
-    #[serde(default)]
-    private: bool,
-}
-
-fn millis(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-impl Stored {
-    fn new(update: &Update, at: SystemTime) -> Stored {
-        Stored {
-            at: millis(at),
-            id: update.id.clone(),
-            topics: update.topics.clone(),
-            data: update.data.clone(),
-            event_type: update.event_type.clone(),
-            retry_ms: update
-                .retry
-                .map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX)),
-            private: update.private,
-        }
-    }
-
-    fn into_update(self) -> (Update, SystemTime) {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(self.at);
-        let update = Update {
-            id: self.id,
-            topics: self.topics,
-            data: self.data,
-            event_type: self.event_type,
-            retry: self.retry_ms.map(Duration::from_millis),
-            private: self.private,
-        };
-        (update, at)
-    }
-}
 
 type Reply = oneshot::Sender<Result<Arc<Record>, TransportError>>;
 
@@ -99,37 +54,22 @@ impl Drop for DurableTransport {
 }
 
 impl DurableTransport {
-    /// Opens (or creates) the store in `dir`, loads its history (at most `capacity` updates,
-    /// none older than `max_age` unless it is zero) and starts the writer.
+    /// Opens (or creates) the store in `dir`, loads its history (within `limits`) and starts
+    /// the writer. A damaged store is refused, or moved aside, as `on_damage` says.
     pub fn open(
         dir: &Path,
-        capacity: usize,
-        max_age: Duration,
+        limits: HistoryLimits,
+        on_damage: OnDamage,
         fanout: Arc<Fanout>,
     ) -> Result<DurableTransport, TransportError> {
-        std::fs::create_dir_all(dir).map_err(|e| TransportError::Storage(e.to_string()))?;
-        let db = Database::create(dir.join(DATABASE_FILE)).map_err(storage)?;
-        let local = Arc::new(LocalTransport::with_max_age(capacity, max_age, fanout));
-        let mut next_key = 1;
-        {
-            let read = db.begin_read().map_err(storage)?;
-            match read.open_table(UPDATES) {
-                Ok(table) => {
-                    let skip = usize::try_from(table.len().map_err(storage)?)
-                        .unwrap_or(usize::MAX)
-                        .saturating_sub(capacity);
-                    for entry in table.iter().map_err(storage)?.skip(skip) {
-                        let (key, value) = entry.map_err(storage)?;
-                        next_key = key.value() + 1;
-                        let stored: Stored = serde_json::from_slice(value.value())
-                            .map_err(|e| TransportError::Storage(e.to_string()))?;
-                        let (update, at) = stored.into_update();
-                        local.dispatch_at(update, at)?;
-                    }
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(error) => return Err(storage(error)),
-            }
+        std::fs::create_dir_all(dir).map_err(|e| TransportError::Open {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let loaded = open::open(&dir.join(DATABASE_FILE), limits.size, on_damage)?;
+        let local = Arc::new(LocalTransport::with_limits(limits, fanout));
+        for (update, at) in loaded.updates {
+            local.restore(update, at)?;
         }
         tracing::info!(
             dir = %dir.display(),
@@ -138,11 +78,11 @@ impl DurableTransport {
         );
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
-            db,
+            db: loaded.db,
             local: local.clone(),
-            next_key,
-            capacity,
-            max_age,
+            next_key: loaded.next_key,
+            limits,
+            stored_bytes: loaded.stored_bytes,
         };
         let writer = std::thread::Builder::new()
             .name("herald-history".to_owned())
@@ -164,14 +104,24 @@ struct Writer {
     db: Database,
     local: Arc<LocalTransport>,
     next_key: u64,
-    capacity: usize,
-    max_age: Duration,
+    limits: HistoryLimits,
+    /// The bytes of the stored values, bounded by `limits.bytes` like the ring's.
+    stored_bytes: usize,
 }
 
 impl Writer {
     fn run(mut self, queue: mpsc::Receiver<(Update, Reply)>) {
-        while let Ok(first) = queue.recv() {
-            let mut batch = vec![first];
+        // Publishes that repeat an ID of their own batch wait for the next one, where the first
+        // is in history and the ID rule answers them.
+        let mut deferred: Vec<(Update, Reply)> = Vec::new();
+        loop {
+            let mut batch = std::mem::take(&mut deferred);
+            if batch.is_empty() {
+                match queue.recv() {
+                    Ok(first) => batch.push(first),
+                    Err(_) => return,
+                }
+            }
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
                     Ok(job) => batch.push(job),
@@ -179,13 +129,27 @@ impl Writer {
                 }
             }
             let mut valid = Vec::with_capacity(batch.len());
+            let mut ids = std::collections::HashSet::new();
             for (update, reply) in batch {
                 if !self.local.is_ready() {
                     let _ = reply.send(Err(TransportError::Closed));
                 } else if let Err(error) = update.encode() {
                     let _ = reply.send(Err(TransportError::Encode(error)));
+                } else if ids.contains(&update.id) {
+                    deferred.push((update, reply));
                 } else {
-                    valid.push((update, reply));
+                    match self.local.check_id(&update) {
+                        Ok(Known::New) => {
+                            ids.insert(update.id.clone());
+                            valid.push((update, reply));
+                        }
+                        Ok(Known::Same(stored)) => {
+                            let _ = reply.send(Ok(stored));
+                        }
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                        }
+                    }
                 }
             }
             if valid.is_empty() {
@@ -216,39 +180,45 @@ impl Writer {
     fn commit(&mut self, batch: &[(Update, Reply)], now: SystemTime) -> Result<(), TransportError> {
         let write = self.db.begin_write().map_err(storage)?;
         let mut key = self.next_key;
+        let mut stored_bytes = self.stored_bytes;
         {
             let mut table = write.open_table(UPDATES).map_err(storage)?;
             for (update, _) in batch {
                 let bytes = serde_json::to_vec(&Stored::new(update, now))
                     .map_err(|e| TransportError::Storage(e.to_string()))?;
                 table.insert(key, bytes.as_slice()).map_err(storage)?;
+                stored_bytes += bytes.len();
                 key += 1;
             }
-            let capacity = u64::try_from(self.capacity).unwrap_or(u64::MAX);
-            while table.len().map_err(storage)? > capacity {
-                table.pop_first().map_err(storage)?;
-            }
-            if !self.max_age.is_zero() {
-                let cutoff = millis(now)
-                    .saturating_sub(u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX));
-                loop {
-                    let old = match table.first().map_err(storage)? {
-                        Some((k, v)) => serde_json::from_slice::<Stored>(v.value())
-                            .map_or(true, |s| s.at < cutoff)
-                            .then(|| k.value()),
-                        None => None,
-                    };
-                    match old {
-                        Some(k) => {
-                            table.remove(k).map_err(storage)?;
-                        }
-                        None => break,
-                    }
+            let capacity = u64::try_from(self.limits.size).unwrap_or(u64::MAX);
+            let cutoff = (!self.limits.age.is_zero()).then(|| {
+                millis(now)
+                    .saturating_sub(u64::try_from(self.limits.age.as_millis()).unwrap_or(u64::MAX))
+            });
+            loop {
+                let over = table.len().map_err(storage)? > capacity
+                    || (self.limits.bytes != 0 && stored_bytes > self.limits.bytes);
+                let (k, len, expired) = match table.first().map_err(storage)? {
+                    Some((k, v)) => (
+                        k.value(),
+                        v.value().len(),
+                        cutoff.is_some_and(|cutoff| {
+                            serde_json::from_slice::<Stored>(v.value())
+                                .map_or(true, |s| s.at < cutoff)
+                        }),
+                    ),
+                    None => break,
+                };
+                if !over && !expired {
+                    break;
                 }
+                table.remove(k).map_err(storage)?;
+                stored_bytes -= len;
             }
         }
         write.commit().map_err(storage)?;
         self.next_key = key;
+        self.stored_bytes = stored_bytes;
         Ok(())
     }
 }
@@ -268,12 +238,12 @@ impl Transport for DurableTransport {
         })
     }
 
-    fn history<'a>(
-        &'a self,
-        since: Since,
-        filter: RecordFilter<'a>,
-    ) -> BoxFuture<'a, Result<History, TransportError>> {
-        self.local.history(since, filter)
+    fn announce(&self, update: Update) -> BoxFuture<'_, Result<(), TransportError>> {
+        self.local.announce(update)
+    }
+
+    fn snapshot(&self, since: Since) -> BoxFuture<'_, Result<Snapshot, TransportError>> {
+        self.local.snapshot(since)
     }
 
     fn last_event_id(&self) -> String {
@@ -282,6 +252,10 @@ impl Transport for DurableTransport {
 
     fn history_len(&self) -> usize {
         self.local.len()
+    }
+
+    fn history_bytes(&self) -> usize {
+        self.local.history_bytes()
     }
 
     fn is_ready(&self) -> bool {
