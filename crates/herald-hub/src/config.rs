@@ -140,9 +140,10 @@ pub struct HubConfig {
     pub send_timeout: Duration,
     /// How long updates may be held so that those arriving close together leave in one write:
     /// while the subscribers' streams keep up, each update is written at once; while some of
-    /// them have not yet taken the updates they were woken for, what arrives waits for the end
-    /// of this interval and leaves together (zero: every update is written at once). It bounds
-    /// the latency it adds, and only under load.
+    /// them are still behind on the updates they were woken for (after being given one round of
+    /// the runtime to catch up), what arrives waits until this interval after the last wake and
+    /// leaves together (zero: every update is written at once). It bounds the latency it adds,
+    /// and only under load.
     #[serde(with = "duration_text")]
     pub flush_interval: Duration,
     /// How long a graceful shutdown waits for connections to close before cutting them.
