@@ -115,6 +115,10 @@ pub struct HubConfig {
     /// The most open client connections; beyond it new ones get `503` with `Retry-After`
     /// (zero: no bound).
     pub max_connections: usize,
+    /// The most open connections from one client address (an IPv4 address, or an IPv6 /64
+    /// network); beyond it new ones get `429` with `Retry-After` (zero: no bound). Off by
+    /// default: behind a proxy or a carrier's NAT, many users share one address.
+    pub max_connections_per_ip: usize,
     /// The longest request target (path and query) in bytes; beyond it, `414`.
     pub max_url_size: usize,
     /// The most bytes of request headers (names and values); beyond it, `431`.
@@ -198,6 +202,7 @@ impl Default for HubConfig {
             max_selector_cost: 1_000,
             max_id_size: 1024,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             max_url_size: 64 * 1024,
             max_header_size: 32 * 1024,
             grace_period: Duration::from_secs(10),

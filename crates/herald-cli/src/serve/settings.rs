@@ -258,6 +258,11 @@ pub(crate) struct Settings {
     /// Most open connections; beyond it, 503 with Retry-After (0: no bound) [default: 10000].
     #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
+    /// Most open connections from one client address (an IPv4 address or an IPv6 /64); beyond
+    /// it, 429 with Retry-After (0: no bound; keep it off behind a proxy, whose address all
+    /// clients share) [default: 0].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP")]
+    pub(crate) max_connections_per_ip: Option<usize>,
     /// Largest update (publish body) in bytes; beyond it, 413 [default: 1048576].
     #[arg(long, env = "HERALD_MAX_UPDATE_SIZE")]
     pub(crate) max_update_size: Option<usize>,
@@ -344,7 +349,8 @@ impl Settings {
                 heartbeat, write_timeout, cookie_name, data_dir, history_age, cors_credentials,
                 history_size, subscriber_queue, history_bytes, max_selector_cost, max_id_size,
                 body_timeout, move_aside_damaged_history, transport, transport_prefix,
-                transport_timeout, node_id, max_topics, max_connections, max_update_size,
+                transport_timeout, node_id, max_topics, max_connections, max_connections_per_ip,
+                max_update_size,
                 max_url_size, max_header_size, publish_rate, send_timeout, flush_interval,
                 grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin)
@@ -404,6 +410,7 @@ impl Settings {
             max_id_size: Some(hub.max_id_size),
             body_timeout: Some(Span(hub.body_timeout)),
             max_connections: Some(hub.max_connections),
+            max_connections_per_ip: Some(hub.max_connections_per_ip),
             max_update_size: Some(hub.max_update_size),
             max_url_size: Some(hub.max_url_size),
             max_header_size: Some(hub.max_header_size),
@@ -480,6 +487,9 @@ impl Settings {
             max_id_size: self.max_id_size.unwrap_or(d.max_id_size),
             body_timeout: span(self.body_timeout, d.body_timeout),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip),
             max_url_size: self.max_url_size.unwrap_or(d.max_url_size),
             max_header_size: self.max_header_size.unwrap_or(d.max_header_size),
             grace_period: span(self.grace_period, d.grace_period),
