@@ -136,6 +136,9 @@ struct Stream {
 struct Block {
     stream: u32,
     end_stream: bool,
+    /// A stream error found in the first frame: the stream is reset once the block is
+    /// decoded (it must be, for the compression state).
+    reset: Option<Reason>,
     bytes: Vec<u8>,
 }
 
@@ -424,12 +427,19 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
         }
         let out = &mut self.out;
         let recv_credit = &mut self.recv_credit;
+        let going_away = self.going_away;
         self.streams.retain(|stream| {
             if !matches!(stream.sending, Sending::Done) {
                 return true;
             }
             if !stream.recv_closed {
-                // The answer is complete: the rest of the request is not needed.
+                // The answer is complete and the request is not. A client that sent none of
+                // its body yet may still end it, and what it sends until then is checked
+                // (its length, its windows); one sending a body is told to stop, as the rest
+                // of it is not needed (§8.1).
+                if stream.received == 0 && !going_away {
+                    return true;
+                }
                 out.reset(stream.id, Reason::NoError);
             }
             *recv_credit += stream.buffered;
@@ -438,12 +448,23 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
         progress
     }
 
-    /// Gives the client back the window of what the handlers read.
+    /// Gives the client back the window of what the handlers read, and answers `100 Continue`
+    /// to those that asked for it once their handler reads the body.
     fn give_back(&mut self, cx: &Context<'_>) {
         for stream in &mut self.streams {
             let Some(inbound) = &stream.inbound else {
                 continue;
             };
+            if inbound.take_continue() && matches!(stream.sending, Sending::Handler(_)) {
+                // The handler reads the body it was sent with `Expect: 100-continue`: the
+                // client is told to send it (RFC 9110 §10.1.1).
+                self.out.headers(
+                    stream.id,
+                    &message::CONTINUE_BLOCK,
+                    false,
+                    self.peer_max_frame,
+                );
+            }
             let consumed = inbound.take_consumed(cx);
             stream.buffered -= consumed.min(stream.buffered);
             stream.recv_credit += consumed;
