@@ -170,3 +170,40 @@ async fn an_interrupted_or_stray_continuation_is_a_connection_error() {
     conn.write(CONTINUATION, END_HEADERS, 1, &[0x82]).await;
     conn.expect_goaway(PROTOCOL_ERROR).await;
 }
+
+#[tokio::test]
+async fn what_the_client_sent_on_a_stream_the_hub_reset_is_ignored() {
+    let hub = start(|_| {}).await;
+    let mut conn = Conn::h2c(hub.addr, &[]).await;
+    let token = format!("Bearer {}", crate::common::publisher());
+    let publish = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/.well-known/mercure"),
+        ("authorization", token.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-length", "4"),
+    ];
+    // A body longer than announced: the hub resets the stream, and what the client had sent
+    // after it (more DATA, trailers) crosses the reset and is ignored (§5.1).
+    conn.request(1, &publish, false).await;
+    conn.write(DATA, 0, 1, b"topic=t&data=x").await;
+    conn.expect_reset(1, PROTOCOL_ERROR).await;
+    conn.write(DATA, 0, 1, b"more").await;
+    conn.window_update(1, 0).await;
+    conn.write(PRIORITY, 0, 1, &[0, 0, 0, 1, 16]).await;
+    conn.request(1, &[("x-trailer", "late")], true).await;
+    conn.expect_alive().await;
+    // An answer complete while the body comes: RST_STREAM(NO_ERROR), then the same.
+    let mut post = get("/");
+    post[0].1 = "POST";
+    conn.request(3, &post, false).await;
+    assert_eq!(conn.expect_status(3).await, 405);
+    conn.write(DATA, 0, 3, b"body").await;
+    conn.expect_reset(3, NO_ERROR).await;
+    conn.write(DATA, END_STREAM, 3, b"late").await;
+    conn.expect_alive().await;
+    conn.get(5, "/openapi.yaml").await;
+    assert_eq!(conn.expect_status(5).await, 200);
+}

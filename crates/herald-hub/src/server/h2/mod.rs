@@ -62,6 +62,9 @@ const PING_PAYLOAD: [u8; 8] = *b"herald:)";
 const MAX_EARLY_RESETS: u32 = 100;
 /// The decoder's table size before the client acknowledged the hub's settings.
 const DEFAULT_TABLE: usize = 4096;
+/// Streams reset by the hub whose client may still be sending, kept to ignore what arrives;
+/// past that many the oldest is forgotten (its late frames are then errors).
+const MAX_RESET_KEPT: usize = 8;
 
 /// Serves an HTTP/2 connection whose first bytes are the client preface, until it ends, or
 /// gracefully once `stopped` turns true. Each request carries the client's address `peer`
@@ -107,6 +110,10 @@ enum Sending {
     Body { body: Body, chunk: Option<Bytes> },
     /// The response is sent whole.
     Done,
+    /// The hub reset the stream while the client was still sending on it: what it had sent
+    /// already is ignored (RFC 9113 §5.1) until it ends its side, resets the stream, or the
+    /// connection is quiet for a keep-alive period.
+    Reset,
 }
 
 /// A stream the client opened.
@@ -428,24 +435,54 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
         let out = &mut self.out;
         let recv_credit = &mut self.recv_credit;
         let going_away = self.going_away;
-        self.streams.retain(|stream| {
-            if !matches!(stream.sending, Sending::Done) {
-                return true;
+        self.streams.retain_mut(|stream| {
+            match stream.sending {
+                Sending::Done => {}
+                // Nothing more to ignore once the connection is closing.
+                Sending::Reset => return !going_away,
+                _ => return true,
             }
             if !stream.recv_closed {
                 // The answer is complete and the request is not. A client that sent none of
                 // its body yet may still end it, and what it sends until then is checked
                 // (its length, its windows); one sending a body is told to stop, as the rest
-                // of it is not needed (§8.1).
+                // of it is not needed (§8.1), and what it sent meanwhile is ignored.
                 if stream.received == 0 && !going_away {
                     return true;
                 }
                 out.reset(stream.id, Reason::NoError);
+                *recv_credit += std::mem::take(&mut stream.buffered);
+                stream.inbound = None;
+                stream.sending = Sending::Reset;
+                return !going_away;
             }
             *recv_credit += stream.buffered;
             false
         });
+        self.forget_resets();
         progress
+    }
+
+    /// Keeps at most [`MAX_RESET_KEPT`] streams reset by the hub, forgetting the oldest.
+    fn forget_resets(&mut self) {
+        while self
+            .streams
+            .iter()
+            .filter(|s| matches!(s.sending, Sending::Reset))
+            .count()
+            > MAX_RESET_KEPT
+        {
+            let oldest = self
+                .streams
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(s.sending, Sending::Reset))
+                .min_by_key(|(_, s)| s.id)
+                .map(|(place, _)| place);
+            if let Some(place) = oldest {
+                self.streams.swap_remove(place);
+            }
+        }
     }
 
     /// Gives the client back the window of what the handlers read, and answers `100 Continue`
@@ -503,6 +540,9 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
             let quiet_until = self.last_frame + KEEP_ALIVE;
             let now = Instant::now();
             if now >= quiet_until {
+                // Quiet for a keep-alive period: nothing more will arrive on reset streams.
+                self.streams
+                    .retain(|s| !matches!(s.sending, Sending::Reset));
                 self.out.frame(kind::PING, 0, 0, &PING_PAYLOAD);
                 self.ping_sent = true;
                 timer.as_mut().reset(now + PING_TIMEOUT);

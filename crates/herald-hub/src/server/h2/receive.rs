@@ -57,7 +57,7 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             }
             kind::PRIORITY => {
                 // Priorities are not acted on, but a stream cannot depend on itself (§5.3.1).
-                if dependency(payload) == head.stream {
+                if dependency(payload) == head.stream && !self.ignored(head.stream) {
                     self.reset(head.stream, Reason::ProtocolError);
                 }
                 Ok(())
@@ -144,6 +144,9 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
                     let delta = value - self.peer_window;
                     self.peer_window = value;
                     for stream in &mut self.streams {
+                        if matches!(stream.sending, Sending::Reset) {
+                            continue;
+                        }
                         stream.send_window += delta;
                         if stream.send_window > MAX_WINDOW {
                             return Err(E(Reason::FlowControlError, "a window overflowed"));
@@ -187,6 +190,9 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             return Err(E(Reason::ProtocolError, "WINDOW_UPDATE on an idle stream"));
         }
         let id = head.stream;
+        if self.ignored(id) {
+            return Ok(());
+        }
         if increment == 0 {
             // A stream error whatever the stream's state (§6.9).
             self.reset(id, Reason::ProtocolError);
@@ -220,6 +226,13 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             return Err(E(Reason::ProtocolError, "DATA on an idle stream"));
         }
         let end = head.flags & flag::END_STREAM != 0;
+        if self.ignored(id) {
+            self.recv_credit += data.len();
+            if end {
+                self.forget(id);
+            }
+            return Ok(());
+        }
         let Some(stream) = self.stream(id).filter(|s| !s.recv_closed) else {
             // Half-closed (remote) or closed: a stream error (§5.1).
             self.recv_credit += data.len();
@@ -236,6 +249,8 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             } else {
                 Reason::ProtocolError
             };
+            // The client's side ends here if this frame ended it: nothing more to ignore.
+            stream.recv_closed |= end;
             self.recv_credit += data.len();
             self.reset(id, reason);
             return Ok(());
@@ -287,6 +302,8 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
         } else {
             let newest = self.last_stream;
             match self.stream(id) {
+                // Reset by the hub: decoded (for the compression state) and ignored.
+                Some(stream) if matches!(stream.sending, Sending::Reset) => {}
                 // Trailers end a request: without END_STREAM the request is malformed (§8.1).
                 Some(stream) if !stream.recv_closed => {
                     if !end_stream {
@@ -340,10 +357,19 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             return Ok(());
         }
         if trailers {
-            self.trailers(id, &head);
+            if self.ignored(id) {
+                if block.end_stream {
+                    self.forget(id);
+                }
+            } else {
+                self.trailers(id, &head);
+            }
             return Ok(());
         }
-        if self.going_away || self.streams.len() >= MAX_CONCURRENT_STREAMS as usize {
+        let open = (self.streams.iter())
+            .filter(|s| !matches!(s.sending, Sending::Reset))
+            .count();
+        if self.going_away || open >= MAX_CONCURRENT_STREAMS as usize {
             self.out.reset(id, Reason::RefusedStream);
             return Ok(());
         }
@@ -425,11 +451,11 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             return;
         };
         let short = stream.expected.is_some_and(|n| stream.received != n);
+        stream.recv_closed = true;
         if short || head.malformed().is_some() {
             self.reset(id, Reason::ProtocolError);
             return;
         }
-        stream.recv_closed = true;
         if let Some(inbound) = &stream.inbound {
             inbound.end();
         }
@@ -453,16 +479,38 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
         }
     }
 
-    /// Resets stream `id` with `reason`.
+    /// Resets stream `id` with `reason`. If the client may still be sending on it, the stream
+    /// is kept as reset, so that what it already sent is ignored rather than taken for an
+    /// error (§5.1).
     fn reset(&mut self, id: u32, reason: Reason) {
         self.out.reset(id, reason);
-        if let Some(place) = self.streams.iter().position(|s| s.id == id) {
-            let stream = self.streams.swap_remove(place);
-            self.recv_credit += stream.buffered;
-            if let Some(inbound) = &stream.inbound {
-                inbound.fail("the stream was reset");
-            }
+        let Some(place) = self.streams.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let stream = &mut self.streams[place];
+        self.recv_credit += std::mem::take(&mut stream.buffered);
+        if let Some(inbound) = stream.inbound.take() {
+            inbound.fail("the stream was reset");
         }
+        if stream.recv_closed {
+            self.streams.swap_remove(place);
+        } else {
+            stream.sending = Sending::Reset;
+            self.forget_resets();
+        }
+    }
+
+    /// Whether the hub reset stream `id` and ignores what still arrives on it.
+    fn ignored(&self, id: u32) -> bool {
+        self.streams
+            .iter()
+            .any(|s| s.id == id && matches!(s.sending, Sending::Reset))
+    }
+
+    /// Forgets stream `id`, reset by the hub, now that the client ended or reset it.
+    fn forget(&mut self, id: u32) {
+        self.streams
+            .retain(|s| s.id != id || !matches!(s.sending, Sending::Reset));
     }
 }
 
