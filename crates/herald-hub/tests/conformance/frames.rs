@@ -14,12 +14,12 @@ async fn the_hub_opens_with_its_settings() {
     let hub = start(anonymous).await;
     let mut conn = Conn::tcp(hub.addr).await;
     conn.send(PREFACE).await;
+    conn.settings(&[]).await;
     let first = conn.frame().await;
     assert_eq!((first.kind, first.flags, first.stream), (SETTINGS, 0, 0));
     assert!(conn.settings.contains(&(HEADER_TABLE_SIZE, 0)));
     assert!(conn.settings.contains(&(MAX_CONCURRENT_STREAMS, 200)));
     // Our (empty) SETTINGS is acknowledged, a PING answered.
-    conn.settings(&[]).await;
     let ack = conn.frame().await;
     assert_eq!((ack.kind, ack.flags, ack.payload.len()), (SETTINGS, ACK, 0));
     conn.expect_alive().await;
@@ -31,6 +31,16 @@ async fn an_invalid_preface_after_alpn_h2_is_a_protocol_error() {
     let mut conn = Conn::tls(addr, crate::net::client_config(&cert, &[b"h2"])).await;
     conn.send(b"INVALID CONNECTION PREFACE\r\n\r\n").await;
     conn.expect_goaway(PROTOCOL_ERROR).await;
+}
+
+#[tokio::test]
+async fn a_preface_not_followed_by_settings_is_a_protocol_error() {
+    let hub = start(anonymous).await;
+    for first in [frame(PING, 0, 0, b"12345678"), frame(SETTINGS, ACK, 0, &[])] {
+        let mut conn = Conn::tcp(hub.addr).await;
+        conn.send(&[PREFACE, &first].concat()).await;
+        conn.expect_goaway(PROTOCOL_ERROR).await;
+    }
 }
 
 #[tokio::test]

@@ -70,6 +70,18 @@ async fn malformed_requests_are_stream_errors_and_the_connection_goes_on() {
         ("no :method", without(":method")),
         ("no :scheme", without(":scheme")),
         ("no :path", without(":path")),
+        (
+            "a relative :path",
+            [without(":path"), vec![(":path", "openapi.yaml")]].concat(),
+        ),
+        (
+            "userinfo in :authority",
+            [
+                without(":authority"),
+                vec![(":authority", "user@localhost")],
+            ]
+            .concat(),
+        ),
         ("two :method", with(&[(":method", "GET")])),
         ("two :scheme", with(&[(":scheme", "http")])),
         ("two :path", with(&[(":path", "/")])),

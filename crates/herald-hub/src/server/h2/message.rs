@@ -129,6 +129,13 @@ impl RequestHead {
             .path
             .filter(|p| !p.is_empty())
             .ok_or(Malformed("no :path"))?;
+        // An origin-form path, or `*` for a server-wide OPTIONS (§8.3.1).
+        if !(path.starts_with('/') || (path == "*" && method == Method::OPTIONS)) {
+            return Err(Malformed("a :path neither absolute nor * for OPTIONS"));
+        }
+        if self.authority.as_ref().is_some_and(|a| a.contains('@')) {
+            return Err(Malformed("an :authority with userinfo"));
+        }
         let authority = match &self.authority {
             Some(authority) => Some(authority.as_bytes()),
             None => self

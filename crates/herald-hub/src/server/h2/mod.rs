@@ -139,6 +139,17 @@ struct Stream {
     recv_closed: bool,
 }
 
+/// How far the client's connection preface is (§3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Preface {
+    /// Its fixed bytes are awaited.
+    Waiting,
+    /// They came: the next frame must be SETTINGS.
+    Settings,
+    /// Complete.
+    Done,
+}
+
 /// A header block being received (HEADERS, then CONTINUATION frames).
 struct Block {
     stream: u32,
@@ -156,7 +167,7 @@ struct Connection<'r, I> {
     head_limit: usize,
     /// Bytes read and not yet processed: empty (and unallocated) unless a frame is partial.
     input: BytesMut,
-    preface_seen: bool,
+    preface: Preface,
     out: Output,
     hpack: loona_hpack::Decoder<'static>,
     block: Option<Block>,
@@ -200,7 +211,7 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
             router,
             head_limit,
             input: BytesMut::new(),
-            preface_seen: false,
+            preface: Preface::Waiting,
             out,
             hpack,
             block: None,
@@ -311,7 +322,7 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
     /// Processes the complete frames at the start of `bytes`; returns how many bytes they took.
     fn frames(&mut self, bytes: &[u8]) -> Result<usize, ConnectionError> {
         let mut used = 0;
-        if !self.preface_seen {
+        if self.preface == Preface::Waiting {
             let len = bytes.len().min(PREFACE.len());
             if bytes[..len] != PREFACE[..len] {
                 return Err(ConnectionError(Reason::ProtocolError, "no client preface"));
@@ -319,10 +330,20 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
             if len < PREFACE.len() {
                 return Ok(0);
             }
-            self.preface_seen = true;
+            self.preface = Preface::Settings;
             used = PREFACE.len();
         }
         while let Some(head) = Head::parse(&bytes[used..]) {
+            if self.preface == Preface::Settings {
+                // The preface ends with a SETTINGS frame (§3.4).
+                if head.kind != kind::SETTINGS || head.flags & frame::flag::ACK != 0 {
+                    return Err(ConnectionError(
+                        Reason::ProtocolError,
+                        "the client preface without its SETTINGS",
+                    ));
+                }
+                self.preface = Preface::Done;
+            }
             if head.len > DEFAULT_MAX_FRAME as usize {
                 return Err(ConnectionError(Reason::FrameSizeError, "a frame too large"));
             }
