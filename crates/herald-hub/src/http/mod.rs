@@ -60,6 +60,7 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
             );
     }
     router
+        .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -98,6 +99,14 @@ fn operations() -> Router<Arc<HubState>> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+}
+
+/// A path the hub does not serve: `404` with a message saying so, as every refusal has.
+async fn not_found() -> Refusal {
+    Refusal::new(
+        StatusCode::NOT_FOUND,
+        format!("no such resource: the hub serves {HUB_PATH}"),
+    )
 }
 
 async fn openapi() -> Response {

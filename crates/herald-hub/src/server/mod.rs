@@ -365,7 +365,8 @@ async fn serve_plain(
     stalled.get()
 }
 
-/// Serves one TLS connection, as [`serve_plain`] does a plain one, the lean path's state boxed.
+/// Serves one TLS connection, as [`serve_plain`] does a plain one, the lean path's state boxed;
+/// a connection whose client chose `h2` by ALPN goes to the HTTP/2 server at once.
 async fn serve_tls(
     io: Box<lean_tls::TlsStream>,
     peer: SocketAddr,
@@ -373,7 +374,15 @@ async fn serve_tls(
     stopped: &mut watch::Receiver<bool>,
 ) -> bool {
     let config = &shared.state.config;
+    let h2 = io.alpn_protocol() == Some(&b"h2"[..]);
     let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
+    if h2 {
+        // The client chose HTTP/2: its first bytes must be the preface, which the HTTP/2
+        // server checks (anything else is a connection error there, not an HTTP/1.1 request).
+        let serve = h2::serve(io, peer, &shared.router, stopped, head_limit(config));
+        Box::pin(serve).await;
+        return stalled.get();
+    }
     let next = Box::pin(lean::subscriptions(
         io,
         peer,
