@@ -133,6 +133,12 @@ pub struct HubConfig {
     /// beyond it, `429` with `Retry-After` (zero, the default: no bound, since a publisher
     /// holds the publisher key and its bursts are usually an import or a replayed queue).
     pub publish_rate: u32,
+    /// Most revocations in force at once (control API): a revocation ends with its tokens'
+    /// `exp`, and a full list refuses new ones with `507`.
+    pub max_revocations: usize,
+    /// How long a revocation that does not say when its tokens expire is kept.
+    #[serde(with = "duration_text")]
+    pub revocation_ttl: Duration,
     /// Origins whose browsers may use the hub cross-origin (CORS); `*` only without
     /// credentials. Empty: no CORS headers.
     pub cors_origins: Vec<String>,
@@ -172,6 +178,9 @@ pub struct UiTokens {
     pub publisher: Option<String>,
     /// Filled into the page's subscribe form (and used for the subscriptions API).
     pub subscriber: Option<String>,
+    /// Filled into the page's admin token field: the subscriptions list then has a
+    /// "disconnect" button per subscriber.
+    pub admin: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -211,6 +220,8 @@ impl Default for HubConfig {
             max_update_size: 1024 * 1024,
             body_timeout: Duration::from_secs(5),
             publish_rate: 0,
+            max_revocations: 10_000,
+            revocation_ttl: Duration::from_secs(24 * 3600),
             cors_origins: Vec::new(),
             cors_credentials: true,
             ui: false,

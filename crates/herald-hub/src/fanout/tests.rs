@@ -11,6 +11,7 @@ fn subscriber(selectors: &[&str], private: &[&str]) -> Subscriber {
         selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
         private_selectors: private.iter().map(|s| TopicSelector::new(s)).collect(),
         payload: None,
+        identity: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! decided here: [`router`] for the hub's listeners, [`operations_router`] for a metrics
 //! listener.
 
+mod control;
 pub(crate) mod cors;
 pub(crate) mod limits;
 mod publish;
@@ -39,12 +40,16 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
     if state.authorizer.has_key(Role::Subscriber) || config.anonymous {
         hub = hub.get(subscribe::subscribe);
     }
-    if state.authorizer.has_key(Role::Publisher) {
+    let control = state.authorizer.has_key(Role::Publisher);
+    if control {
         hub = hub.post(publish::publish);
     }
     let mut router = ui::routes(config.ui)
         .route(OPENAPI_PATH, get(openapi))
         .route(HUB_PATH, hub);
+    if control {
+        router = router.merge(control::routes());
+    }
     if config.public_metrics {
         router = router.merge(operations());
     }
@@ -156,6 +161,7 @@ async fn metrics(State(state): State<Arc<HubState>>) -> Response {
         history_len: state.transport.history_len(),
         history_bytes: state.transport.history_bytes(),
         shared: state.transport.shared_stats(),
+        revocations: state.control.revocation_count(),
     });
     let mut response = text.into_response();
     response.headers_mut().insert(
@@ -259,7 +265,8 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The verified claims of the request's token, `None` when it carries none.
+/// The verified claims of the request's token, `None` when it carries none. A token revoked
+/// through the control API is refused, whatever the request.
 pub(crate) async fn claims(
     state: &HubState,
     role: Role,
@@ -267,10 +274,13 @@ pub(crate) async fn claims(
     query: Option<&str>,
 ) -> Result<Option<(Claims, crate::auth::TokenSource)>, AuthError> {
     match extract_token(headers, query, &state.config.cookie_name)? {
-        Some((token, source)) => Ok(Some((
-            state.authorizer.verify_fetching(role, &token).await?,
-            source,
-        ))),
+        Some((token, source)) => {
+            let claims = state.authorizer.verify_fetching(role, &token).await?;
+            if state.control.is_revoked(&claims.identity()) {
+                return Err(AuthError::Revoked);
+            }
+            Ok(Some((claims, source)))
+        }
         None => Ok(None),
     }
 }

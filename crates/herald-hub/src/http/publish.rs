@@ -100,7 +100,7 @@ pub(crate) async fn publish(
 /// Reads a request body of at most `max` bytes within `timeout`: `413` as soon as its
 /// `Content-Length` or its bytes exceed `max`, `408` (closing the connection) when it is not
 /// complete in time, `400` when the client broke it off.
-async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     headers: &HeaderMap,
     max: usize,

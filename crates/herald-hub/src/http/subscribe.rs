@@ -68,6 +68,7 @@ pub(crate) async fn subscribe(
             .map(|c| c.subscribe_selectors())
             .unwrap_or_default(),
         payload: claims.as_ref().and_then(|c| c.payload.clone()),
+        identity: claims.as_ref().map(|c| c.identity()).unwrap_or_default(),
     };
     let deadline = deadline(
         state.config.write_timeout,

@@ -209,6 +209,7 @@ mod tests {
             selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
             private_selectors: Vec::new(),
             payload: None,
+            identity: Default::default(),
         }
     }
 

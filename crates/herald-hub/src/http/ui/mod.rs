@@ -62,6 +62,9 @@ struct PageConfig<'a> {
     subscriptions: bool,
     publisher_token: Option<&'a str>,
     subscriber_token: Option<&'a str>,
+    admin_token: Option<&'a str>,
+    /// Whether the control API is served (the page's "disconnect" buttons).
+    control: bool,
 }
 
 async fn page_config(State(state): State<Arc<HubState>>, headers: HeaderMap) -> Response {
@@ -79,6 +82,8 @@ async fn page_config(State(state): State<Arc<HubState>>, headers: HeaderMap) -> 
         subscriptions: config.subscriptions,
         publisher_token: tokens.and_then(|t| t.publisher.as_deref()),
         subscriber_token: tokens.and_then(|t| t.subscriber.as_deref()),
+        admin_token: tokens.and_then(|t| t.admin.as_deref()),
+        control: state.authorizer.has_key(crate::auth::Role::Publisher),
     };
     let mut response = axum::Json(page).into_response();
     response
