@@ -290,12 +290,17 @@ async fn padded_and_prioritized_frames_are_served() {
 #[tokio::test]
 async fn priority_frames_are_ignored_but_checked() {
     let hub = start(anonymous).await;
-    let mut conn = Conn::h2c(hub.addr, &[]).await;
+    // With a window of zero, the answers stay open.
+    let mut conn = Conn::h2c(hub.addr, &[(INITIAL_WINDOW_SIZE, 0)]).await;
     // Of the wrong size: a stream error (§6.3).
+    conn.get(1, "/").await;
+    conn.expect_headers(1).await;
     conn.write(PRIORITY, 0, 1, &[0, 0, 0, 0]).await;
     conn.expect_reset(1, FRAME_SIZE_ERROR).await;
     // A stream depending on itself, by PRIORITY or by HEADERS: a stream error (§5.3.1); the
     // header block is still decoded, so the next request is understood.
+    conn.get(3, "/").await;
+    conn.expect_headers(3).await;
     conn.write(PRIORITY, 0, 3, &[0, 0, 0, 3, 16]).await;
     conn.expect_reset(3, PROTOCOL_ERROR).await;
     let mut payload = vec![0, 0, 0, 5, 16];
@@ -317,6 +322,15 @@ async fn priority_frames_are_ignored_but_checked() {
     conn.write(HEADERS, END_HEADERS | END_STREAM, 7, &next)
         .await;
     assert_eq!(conn.expect_status(7).await, 200);
+    // On an idle stream no RST_STREAM may be sent (§6.4): the same errors end the connection.
+    for (payload, code) in [
+        (&[0, 0, 0, 0][..], FRAME_SIZE_ERROR),
+        (&[0, 0, 0, 9, 16][..], PROTOCOL_ERROR),
+    ] {
+        let mut conn = Conn::h2c(hub.addr, &[]).await;
+        conn.write(PRIORITY, 0, 9, payload).await;
+        conn.expect_goaway(code).await;
+    }
 }
 
 #[tokio::test]

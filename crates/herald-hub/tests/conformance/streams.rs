@@ -207,3 +207,31 @@ async fn what_the_client_sent_on_a_stream_the_hub_reset_is_ignored() {
     conn.get(5, "/openapi.yaml").await;
     assert_eq!(conn.expect_status(5).await, 200);
 }
+
+#[tokio::test]
+async fn the_streams_kept_to_ignore_late_frames_are_bounded() {
+    let hub = start(|_| {}).await;
+    let mut conn = Conn::h2c(hub.addr, &[]).await;
+    let token = format!("Bearer {}", crate::common::publisher());
+    let publish = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":authority", "localhost"),
+        (":path", "/.well-known/mercure"),
+        ("authorization", token.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-length", "1"),
+    ];
+    // Ten streams reset by the hub, their requests still open: the eight newest are kept.
+    for stream in (1..=19).step_by(2) {
+        conn.request(stream, &publish, false).await;
+        conn.write(DATA, 0, stream, b"too long").await;
+        conn.expect_reset(stream, PROTOCOL_ERROR).await;
+    }
+    // Late DATA on a kept one is ignored; on a forgotten one it is a stream error again.
+    conn.write(DATA, 0, 19, b"late").await;
+    conn.expect_alive().await;
+    conn.write(DATA, 0, 1, b"late").await;
+    conn.expect_reset(1, STREAM_CLOSED).await;
+    conn.expect_alive().await;
+}

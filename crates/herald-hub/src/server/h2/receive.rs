@@ -51,15 +51,24 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             kind::PRIORITY if on_connection => {
                 Err(E(Reason::ProtocolError, "PRIORITY on stream 0"))
             }
+            // A stream error, but on an idle stream RST_STREAM cannot be sent (§6.4): there the
+            // error is the connection's.
+            kind::PRIORITY if payload.len() != 5 && self.idle(head.stream) => {
+                Err(E(Reason::FrameSizeError, "PRIORITY of the wrong size"))
+            }
             kind::PRIORITY if payload.len() != 5 => {
                 self.reset(head.stream, Reason::FrameSizeError);
                 Ok(())
             }
             kind::PRIORITY => {
                 // Priorities are not acted on, but a stream cannot depend on itself (§5.3.1).
-                if dependency(payload) == head.stream && !self.ignored(head.stream) {
-                    self.reset(head.stream, Reason::ProtocolError);
+                if dependency(payload) != head.stream || self.ignored(head.stream) {
+                    return Ok(());
                 }
+                if self.idle(head.stream) {
+                    return Err(E(Reason::ProtocolError, "a stream depending on itself"));
+                }
+                self.reset(head.stream, Reason::ProtocolError);
                 Ok(())
             }
             kind::RST_STREAM if on_connection || self.idle(head.stream) => {
