@@ -197,8 +197,10 @@ impl Server {
             connections = connections.len(),
             "shutting down: no longer accepting, ending subscription streams"
         );
-        state.fanout.close_all();
+        // Connections are told first (HTTP/2 sends GOAWAY, so that a client learns the hub is
+        // going away before its streams end), then every subscription stream ends.
         let _ = stop.send(true);
+        state.fanout.close_all();
         let grace = state.config.grace_period;
         let drained = tokio::time::timeout(grace, async {
             while connections.join_next().await.is_some() {}

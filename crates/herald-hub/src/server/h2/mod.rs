@@ -81,12 +81,14 @@ pub(crate) async fn serve<I>(
     let mut connection = Connection::new(io, peer, router, head_limit);
     loop {
         let going_away = connection.going_away;
+        // The stop first: a shutdown's GOAWAY goes out before the streams it ends.
         let result = tokio::select! {
-            result = poll_fn(|cx| connection.poll(cx)) => result,
+            biased;
             _ = stopped.wait_for(|stop| *stop), if !going_away => {
                 connection.go_away(Reason::NoError);
                 continue;
             }
+            result = poll_fn(|cx| connection.poll(cx)) => result,
         };
         if let Err(error) = result {
             tracing::debug!(%error, "HTTP/2 connection ended with an error");
