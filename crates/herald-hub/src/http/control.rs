@@ -23,7 +23,6 @@ use super::{HUB_PATH, Refusal, claims};
 use crate::auth::{AuthError, Role, TokenSource};
 use crate::control::{Action, ActionKind, Applied, ControlError, Revocation, Selection, now_secs};
 use crate::hub::HubState;
-use crate::transport::TransportError;
 
 /// The largest request body the control API reads.
 const MAX_BODY: usize = 16 * 1024;
@@ -222,23 +221,12 @@ async fn dispatch(state: &HubState, action: Action) -> Result<Response, Refusal>
         .transport
         .control(action, &state.control)
         .await
-        .map_err(|error| match error {
-            TransportError::Closed => {
-                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down")
-            }
-            TransportError::Unavailable(_) => {
-                tracing::warn!(%error, "control action refused: the shared log is unavailable");
-                Refusal::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the hub's shared log is unavailable: the action may or may not have been \
-                     dispatched; sending it again is safe",
-                )
-                .retry_after(1)
-            }
-            _ => {
-                tracing::error!(%error, "control action failed");
-                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
+        .map_err(|error| {
+            Refusal::transport(
+                &error,
+                "control action",
+                "the action may or may not have been dispatched; sending it again is safe",
+            )
         })?;
     let answer = Answer {
         action: name,

@@ -208,6 +208,34 @@ impl Refusal {
     pub(crate) fn bad_request(message: impl Into<String>) -> Refusal {
         Refusal::new(StatusCode::BAD_REQUEST, message)
     }
+
+    /// The answer when the transport could not take a request (`what`, for the log): `503`
+    /// while the hub shuts down, `503` with `Retry-After` while the shared log is unavailable
+    /// (`unsure` says what the client should make of it), `500` otherwise.
+    pub(crate) fn transport(
+        error: &crate::transport::TransportError,
+        what: &str,
+        unsure: &str,
+    ) -> Refusal {
+        use crate::transport::TransportError;
+        match error {
+            TransportError::Closed => {
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down")
+            }
+            TransportError::Unavailable(_) => {
+                tracing::warn!(%error, "{what} refused: the shared log is unavailable");
+                Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the hub's shared log is unavailable: {unsure}"),
+                )
+                .retry_after(1)
+            }
+            _ => {
+                tracing::error!(%error, "{what} failed");
+                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        }
+    }
 }
 
 impl From<crate::form::FormError> for Refusal {

@@ -63,18 +63,6 @@ pub(crate) async fn publish(
         .dispatch(update)
         .await
         .map_err(|error| match error {
-            TransportError::Closed => {
-                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "the hub is shutting down")
-            }
-            TransportError::Unavailable(_) => {
-                tracing::warn!(%error, "publish refused: the shared log is unavailable");
-                Refusal::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the hub's shared log is unavailable: the update may or may not have been \
-                     stored; retry with the same id",
-                )
-                .retry_after(1)
-            }
             TransportError::DuplicateId(_) => Refusal::new(
                 StatusCode::CONFLICT,
                 format!(
@@ -82,10 +70,11 @@ pub(crate) async fn publish(
                      update sent again is answered as stored)"
                 ),
             ),
-            _ => {
-                tracing::error!(%error, "dispatch failed");
-                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
+            _ => Refusal::transport(
+                &error,
+                "publish",
+                "the update may or may not have been stored; retry with the same id",
+            ),
         })?;
     state.metrics.published();
     state.metrics.delivery_latency(started.elapsed());
