@@ -115,7 +115,7 @@ async fn preflight_lists_methods_and_headers() {
         "true"
     );
     let methods = header(&answer.headers, "access-control-allow-methods");
-    for method in ["GET", "POST", "OPTIONS"] {
+    for method in ["GET", "POST", "QUERY", "OPTIONS"] {
         assert!(methods.contains(method), "{methods}");
     }
     let allowed = header(&answer.headers, "access-control-allow-headers").to_ascii_lowercase();
