@@ -20,6 +20,9 @@ pub enum FormError {
     /// A topic lies in the hub's reserved namespace (`403`).
     #[error("{0}")]
     Reserved(String),
+    /// Mercure 1.0: more topics than the limit, or an ID longer than it (`413`).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl FormError {
@@ -118,9 +121,12 @@ pub fn parse_publish_form_with(
         return Err(FormError::invalid(r#"Missing "topic" parameter"#));
     }
     if topics.len() > max_topics {
-        return Err(FormError::invalid(format!(
-            "Too many \"topic\" parameters: at most {max_topics}"
-        )));
+        let message = format!("Too many \"topic\" parameters: at most {max_topics}");
+        return Err(if modern {
+            FormError::TooLarge(message)
+        } else {
+            FormError::Invalid(message)
+        });
     }
     if modern {
         if let Some(topic) = topics.iter().find(|t| !is_clean_text(t)) {
@@ -157,6 +163,13 @@ pub fn parse_publish_form_with(
     let has_control = |s: &str| s.contains(['\0', '\r', '\n']);
     let id = id.filter(|i| !i.is_empty());
     if let Some(id) = &id {
+        if modern && id.len() > limits.max_id_size {
+            return Err(FormError::TooLarge(format!(
+                r#"Invalid "id" parameter: it is {} bytes; the hub accepts at most {} (max-id-size)"#,
+                id.len(),
+                limits.max_id_size
+            )));
+        }
         check_id(id, limits.max_id_size)?;
     }
     if event_type.as_deref().is_some_and(has_control) {
@@ -413,6 +426,17 @@ mod tests {
         );
         assert!(parse_publish_form(FORM, b"topic=a&retry=%2B5", &FormLimits::default()).is_ok());
         assert!(modern("topic=a&id=earliest").is_err());
+        let many = "topic=a&".repeat(1001);
+        assert!(
+            matches!(modern(&many), Err(FormError::TooLarge(_))),
+            "B49: 413"
+        );
+        assert!(matches!(
+            parse_publish_form(FORM, many.as_bytes(), &FormLimits::default()),
+            Err(FormError::Invalid(_))
+        ));
+        let long = format!("topic=a&id={}", "x".repeat(1025));
+        assert!(matches!(modern(&long), Err(FormError::TooLarge(_))));
         let update = modern("topic=a&private=&unknown=1&retry=7").expect("valid");
         assert!(update.private, "presence alone makes it private");
         assert_eq!(update.retry, Some(Duration::from_millis(7)));

@@ -257,6 +257,7 @@ impl From<crate::form::FormError> for Refusal {
     fn from(error: crate::form::FormError) -> Refusal {
         let status = match error {
             crate::form::FormError::Reserved(_) => StatusCode::FORBIDDEN,
+            crate::form::FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         Refusal::new(status, error.to_string())

@@ -328,6 +328,15 @@ async fn b52_publish_fields_are_checked_by_1_0_rules() {
             answer.body
         );
     }
+    // B49: the topic-count limit is 413 in 1.0 (400 in 0.x).
+    let many: Vec<(&str, &str)> = (0..1001).map(|_| ("topic", "a")).collect();
+    let answer = publish_with(hub.addr, &[("authorization", &auth)], &many).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.body
+    );
     // 0.x keeps its 403 for its reserved topics.
     let legacy = format!("Bearer {}", publisher());
     let answer = publish_with(
