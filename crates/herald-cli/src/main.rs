@@ -1,5 +1,6 @@
 //! `herald`: the command-line front of Herald, a Server-Sent Events toolkit.
 
+mod admin;
 mod bench;
 mod decode;
 mod input;
@@ -31,6 +32,7 @@ enum Command {
   herald bench fanout --hub http://127.0.0.1:8081/sub --publish-style nchan \\
       --publish-url http://127.0.0.1:8081/pub --subscribers 100 --json")]
     Bench(bench::Args),
+    Admin(admin::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(code) => code,

@@ -103,10 +103,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// An HTTP/1.1 client for `http` and `https` URLs, trusting the web's public roots and `cacert`.
-fn client(cacert: Option<&Path>) -> anyhow::Result<HttpsClient> {
+pub(crate) fn client(cacert: Option<&Path>) -> anyhow::Result<HttpsClient> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = cacert {

@@ -194,6 +194,7 @@ fn page_tokens(addrs: &[SocketAddr], credentials: &DevCredentials) -> Option<UiT
         .then(|| UiTokens {
             publisher: Some(credentials.publisher_token.clone()),
             subscriber: Some(credentials.subscriber_token.clone()),
+            admin: Some(credentials.admin_token.clone()),
         })
 }
 
@@ -287,16 +288,19 @@ hub:               {hub}
 key (HS256):       {key}
 publisher token:   {publisher}
 subscriber token:  {subscriber}
+admin token:       {admin}
 
 subscribe:  curl -N '{hub}?topic=https://example.com/books/1'
 publish:    curl -d 'topic=https://example.com/books/1' -d 'data=hello' \\
               -H 'Authorization: Bearer {publisher}' {hub}
         or: herald publish --hub {hub} --token {publisher} \\
               --topic https://example.com/books/1 --data hello
+disconnect: herald admin disconnect --hub {hub} --token {admin} --topic '*'
 ",
         key = credentials.key,
         publisher = credentials.publisher_token,
         subscriber = credentials.subscriber_token,
+        admin = credentials.admin_token,
         anonymous = on_off(config.anonymous),
         subscriptions = on_off(config.subscriptions),
         ui = on_off(config.ui),
@@ -313,6 +317,7 @@ mod tests {
             key: "k".into(),
             publisher_token: "p".into(),
             subscriber_token: "s".into(),
+            admin_token: "a".into(),
         };
         let loopback: Vec<SocketAddr> = vec![
             ([127, 0, 0, 1], 8080).into(),
@@ -321,6 +326,7 @@ mod tests {
         let tokens = page_tokens(&loopback, &credentials).expect("tokens on loopback");
         assert_eq!(tokens.publisher.as_deref(), Some("p"));
         assert_eq!(tokens.subscriber.as_deref(), Some("s"));
+        assert_eq!(tokens.admin.as_deref(), Some("a"));
         for exposed in ["0.0.0.0:8080", "[::]:8080", "192.168.1.2:8080"] {
             let addrs = vec![loopback[0], exposed.parse().expect("address")];
             assert_eq!(page_tokens(&addrs, &credentials), None, "{exposed}");

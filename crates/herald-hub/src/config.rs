@@ -135,6 +135,10 @@ pub struct HubConfig {
     /// The most open client connections; beyond it new ones get `503` with `Retry-After`
     /// (zero: no bound).
     pub max_connections: usize,
+    /// The most open connections from one client address (an IPv4 address, or an IPv6 /64
+    /// network); beyond it new ones get `429` with `Retry-After` (zero: no bound). Off by
+    /// default: behind a proxy or a carrier's NAT, many users share one address.
+    pub max_connections_per_ip: usize,
     /// The longest request target (path and query) in bytes; beyond it, `414`.
     pub max_url_size: usize,
     /// The most bytes of request headers (names and values); beyond it, `431`.
@@ -149,6 +153,12 @@ pub struct HubConfig {
     /// beyond it, `429` with `Retry-After` (zero, the default: no bound, since a publisher
     /// holds the publisher key and its bursts are usually an import or a replayed queue).
     pub publish_rate: u32,
+    /// Most revocations in force at once (control API): a revocation ends with its tokens'
+    /// `exp`, and a full list refuses new ones with `507`.
+    pub max_revocations: usize,
+    /// How long a revocation that does not say when its tokens expire is kept.
+    #[serde(with = "duration_text")]
+    pub revocation_ttl: Duration,
     /// Origins whose browsers may use the hub cross-origin (CORS); `*` only without
     /// credentials. Empty: no CORS headers.
     pub cors_origins: Vec<String>,
@@ -160,9 +170,10 @@ pub struct HubConfig {
     pub send_timeout: Duration,
     /// How long updates may be held so that those arriving close together leave in one write:
     /// while the subscribers' streams keep up, each update is written at once; while some of
-    /// them have not yet taken the updates they were woken for, what arrives waits for the end
-    /// of this interval and leaves together (zero: every update is written at once). It bounds
-    /// the latency it adds, and only under load.
+    /// them are still behind on the updates they were woken for (after being given one round of
+    /// the runtime to catch up), what arrives waits until this interval after the last wake and
+    /// leaves together (zero: every update is written at once). It bounds the latency it adds,
+    /// and only under load.
     #[serde(with = "duration_text")]
     pub flush_interval: Duration,
     /// How long a graceful shutdown waits for connections to close before cutting them.
@@ -187,6 +198,9 @@ pub struct UiTokens {
     pub publisher: Option<String>,
     /// Filled into the page's subscribe form (and used for the subscriptions API).
     pub subscriber: Option<String>,
+    /// Filled into the page's admin token field: the subscriptions list then has a
+    /// "disconnect" button per subscriber.
+    pub admin: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -221,6 +235,7 @@ impl Default for HubConfig {
             max_selector_cost: 1_000,
             max_id_size: 1024,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             max_url_size: 64 * 1024,
             max_header_size: 32 * 1024,
             grace_period: Duration::from_secs(10),
@@ -229,6 +244,8 @@ impl Default for HubConfig {
             max_update_size: 1024 * 1024,
             body_timeout: Duration::from_secs(5),
             publish_rate: 0,
+            max_revocations: 10_000,
+            revocation_ttl: Duration::from_secs(24 * 3600),
             cors_origins: Vec::new(),
             cors_credentials: true,
             ui: false,

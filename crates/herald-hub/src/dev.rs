@@ -15,6 +15,8 @@ pub struct DevCredentials {
     pub publisher_token: String,
     /// A token that may receive every private update.
     pub subscriber_token: String,
+    /// A token that may publish everywhere and use the control API (`herald.admin`).
+    pub admin_token: String,
 }
 
 /// Why a token could not be made.
@@ -39,9 +41,15 @@ pub fn hs256_token(
     if let Some(exp) = exp {
         claims["exp"] = exp.into();
     }
+    hs256_claims(key, &claims)
+}
+
+/// Signs an HS256 token with these claims as they are (for example
+/// `{"mercure": {"publish": ["*"]}, "herald": {"admin": true}, "sub": "ops"}`).
+pub fn hs256_claims(key: &str, claims: &serde_json::Value) -> Result<String, TokenError> {
     Ok(jsonwebtoken::encode(
         &Header::default(),
-        &claims,
+        claims,
         &EncodingKey::from_secret(key.as_bytes()),
     )?)
 }
@@ -66,12 +74,17 @@ pub fn development(mut config: HubConfig) -> Result<(HubConfig, DevCredentials),
     config.subscriber_jwt = Some(JwtKey::new(key.clone(), "HS256"));
     let publisher_token = hs256_token(&key, serde_json::json!({ "publish": ["*"] }), None)?;
     let subscriber_token = hs256_token(&key, serde_json::json!({ "subscribe": ["*"] }), None)?;
+    let admin_token = hs256_claims(
+        &key,
+        &serde_json::json!({ "mercure": { "publish": ["*"] }, "herald": { "admin": true } }),
+    )?;
     Ok((
         config,
         DevCredentials {
             key,
             publisher_token,
             subscriber_token,
+            admin_token,
         },
     ))
 }

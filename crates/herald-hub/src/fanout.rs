@@ -43,6 +43,20 @@ pub struct Subscriber {
     /// 1.0: each subscription's payload, from the first `subscribe` grant matching its
     /// matcher (in the order of `selectors`; empty for 0.x).
     pub payloads: Vec<Option<serde_json::Value>>,
+    /// Who its token says it is (empty for an anonymous subscriber).
+    pub identity: Identity,
+}
+
+/// Who a subscriber's token says it is: what the control API selects streams and revokes
+/// tokens by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The token's `sub` claim.
+    pub sub: Option<String>,
+    /// The token's `jti` claim.
+    pub jti: Option<String>,
+    /// The token's `iat` claim, in whole seconds since the Unix epoch.
+    pub issued_at: Option<u64>,
 }
 
 impl Subscriber {
@@ -60,6 +74,7 @@ impl Subscriber {
             payload: None,
             generation: Generation::Legacy,
             payloads: Vec::new(),
+            identity: Identity::default(),
         }
     }
 
@@ -370,6 +385,23 @@ impl Fanout {
         registry.entries.clear();
         registry.exact.clear();
         registry.patterns.clear();
+    }
+
+    /// Disconnects the subscribers `select` picks (their queues close once drained, and they
+    /// resume with `Last-Event-ID`); answers how many.
+    pub fn disconnect_where(&self, mut select: impl FnMut(&Subscriber) -> bool) -> usize {
+        let chosen: Vec<(u64, Arc<Slot>)> = self
+            .read()
+            .entries
+            .iter()
+            .filter(|(_, (entry, _))| select(&entry.subscriber))
+            .map(|(key, (entry, _))| (*key, entry.slot.clone()))
+            .collect();
+        for (key, slot) in &chosen {
+            slot.close();
+            self.remove(*key);
+        }
+        chosen.len()
     }
 
     /// Pushes `record` into the queue of every subscriber that wants it; never blocks. A

@@ -11,6 +11,7 @@ use crate::auth::{
     AccessTokens, AuthSetupError, Authorizer, IssuerSetupError, JwksError, KeyConfig, KeySet, Role,
 };
 use crate::config::{HubConfig, JwtKey};
+use crate::control::Control;
 use crate::fanout::Fanout;
 use crate::http::limits::PublishRate;
 use crate::http::refusal_log::RefusalLog;
@@ -60,6 +61,8 @@ pub(crate) struct HubState {
     pub(crate) authorizer: Authorizer,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) fanout: Arc<Fanout>,
+    /// The control API's revocations and disconnections on this node.
+    pub(crate) control: Arc<Control>,
     pub(crate) metrics: Metrics,
     pub(crate) publish_rate: PublishRate,
     pub(crate) refusal_log: RefusalLog,
@@ -184,6 +187,7 @@ fn open_store(
     limits: HistoryLimits,
     on_damage: OnDamage,
     fanout: &Arc<Fanout>,
+    control: &Control,
 ) -> Result<DurableTransport, HubError> {
     let failed = |reason: String| HubError::Storage {
         dir: dir.to_owned(),
@@ -192,10 +196,19 @@ fn open_store(
     if dir.exists() && !dir.is_dir() {
         return Err(failed("it is not a directory".to_owned()));
     }
-    DurableTransport::open(dir, limits, on_damage, fanout.clone()).map_err(|error| match error {
+    let failure = |error| match error {
         TransportError::Storage(reason) => failed(reason),
         other => failed(other.to_string()),
-    })
+    };
+    let store = DurableTransport::open(dir, limits, on_damage, fanout.clone()).map_err(failure)?;
+    let restored = store.restore_revocations(control).map_err(failure)?;
+    if restored > 0 {
+        tracing::info!(
+            restored,
+            "revocations still in force restored from the store"
+        );
+    }
+    Ok(store)
 }
 
 impl Hub {
@@ -218,13 +231,14 @@ impl Hub {
             Fanout::with_flush_interval(config.subscriber_queue, config.flush_interval)
                 .heartbeat(config.heartbeat),
         );
-        let metrics = Metrics::new(&fanout, config.transport.is_some());
+        let control = Arc::new(Control::new(fanout.clone(), config.max_revocations));
+        let metrics = Metrics::new(&fanout, &control, config.transport.is_some());
         let limits = HistoryLimits {
             size: config.history_size,
             bytes: config.history_bytes,
             age: config.history_age,
         };
-        let transport = transport(&config, limits, &fanout)?;
+        let transport = transport(&config, limits, &fanout, &control)?;
         let hub_url = config.hub_url();
         Ok(Hub {
             state: Arc::new(HubState {
@@ -232,6 +246,7 @@ impl Hub {
                 authorizer,
                 transport,
                 fanout,
+                control,
                 metrics,
                 publish_rate,
                 refusal_log: RefusalLog::default(),
@@ -294,6 +309,23 @@ impl Hub {
         Ok(record.id().to_owned())
     }
 
+    /// Applies a control action (disconnect, revoke) on every node of the hub, without HTTP (no
+    /// authorization check), and answers what it did on this one.
+    pub async fn control(
+        &self,
+        action: crate::control::Action,
+    ) -> Result<crate::control::Applied, TransportError> {
+        self.state
+            .transport
+            .control(action, &self.state.control)
+            .await
+    }
+
+    /// How many revocations are in force on this node.
+    pub fn revocation_count(&self) -> usize {
+        self.state.control.revocation_count()
+    }
+
     /// The routes: `/.well-known/mercure` (publish, subscribe), the subscriptions API,
     /// `/healthz` and `/`.
     pub fn router(&self) -> axum::Router {
@@ -324,6 +356,7 @@ fn transport(
     config: &HubConfig,
     limits: HistoryLimits,
     fanout: &Arc<Fanout>,
+    control: &Arc<Control>,
 ) -> Result<Arc<dyn Transport>, HubError> {
     match (&config.transport, &config.data_dir) {
         (Some(_), Some(_)) => Err(HubError::Config(
@@ -364,6 +397,7 @@ fn transport(
                 log,
                 options,
                 fanout.clone(),
+                control.clone(),
             )?))
         }
         (None, Some(dir)) => {
@@ -372,7 +406,9 @@ fn transport(
             } else {
                 OnDamage::Fail
             };
-            Ok(Arc::new(open_store(dir, limits, on_damage, fanout)?))
+            Ok(Arc::new(open_store(
+                dir, limits, on_damage, fanout, control,
+            )?))
         }
         (None, None) => Ok(Arc::new(LocalTransport::with_limits(
             limits,

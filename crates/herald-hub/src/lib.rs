@@ -18,6 +18,11 @@
 //! role, or with the keys of a JWK Set ([`auth::KeySet`]). Every refused request is logged at
 //! `info` (rate-limited), without its token.
 //!
+//! When users' permissions change while they are connected, a backend uses the [`control`] API
+//! (a publisher token with `{"herald": {"admin": true}}`): it ends streams, which browsers
+//! resume with `Last-Event-ID` under their new credentials, and revokes tokens until they
+//! expire, on every node of the hub.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use herald_hub::{Hub, JwtKey};
@@ -46,6 +51,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod control;
 pub mod dev;
 pub mod fanout;
 pub mod form;

@@ -8,6 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::control::Control;
 use crate::fanout::Fanout;
 use crate::transport::SharedStats;
 
@@ -19,6 +20,8 @@ pub(crate) struct Readings {
     pub(crate) history_bytes: usize,
     /// The shared log's mirror, for a node of a cluster.
     pub(crate) shared: Option<SharedStats>,
+    /// Revocations in force (control API).
+    pub(crate) revocations: usize,
 }
 
 /// The metrics of a node of a cluster, registered when its transport is shared.
@@ -102,6 +105,7 @@ pub(crate) struct Metrics {
     history_size: Gauge,
     history_bytes: Gauge,
     resume_not_found: Counter,
+    revocations: Gauge,
     shared: Option<SharedMetrics>,
 }
 
@@ -123,7 +127,7 @@ impl Drop for OpenGuard {
 impl Metrics {
     /// The metrics of a hub whose fan-out counts its own deliveries and slow consumers, and,
     /// for a node of a cluster (`shared`), its mirror of the shared log.
-    pub(crate) fn new(fanout: &Fanout, shared: bool) -> Metrics {
+    pub(crate) fn new(fanout: &Fanout, control: &Control, shared: bool) -> Metrics {
         let mut registry = Registry::with_prefix("herald");
         let connections = Gauge::default();
         registry.register(
@@ -190,8 +194,25 @@ impl Metrics {
              a sign that history is too short)",
             resume_not_found.clone(),
         );
+        registry.register(
+            "control_actions",
+            "Control actions (disconnect, revoke) applied on this node",
+            control.applied.clone(),
+        );
+        registry.register(
+            "control_disconnects",
+            "Streams ended by control actions on this node",
+            control.disconnected.clone(),
+        );
+        let revocations = Gauge::default();
+        registry.register(
+            "revocations",
+            "Token revocations in force on this node",
+            revocations.clone(),
+        );
         let shared = shared.then(|| SharedMetrics::register(&mut registry));
         Metrics {
+            revocations,
             shared,
             registry,
             connections,
@@ -244,6 +265,7 @@ impl Metrics {
         self.subscriptions.set(gauge(readings.subscriptions));
         self.history_size.set(gauge(readings.history_len));
         self.history_bytes.set(gauge(readings.history_bytes));
+        self.revocations.set(gauge(readings.revocations));
         if let (Some(metrics), Some(stats)) = (&self.shared, &readings.shared) {
             metrics.set(stats);
         }

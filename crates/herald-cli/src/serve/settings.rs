@@ -298,6 +298,11 @@ pub(crate) struct Settings {
     /// Most open connections; beyond it, 503 with Retry-After (0: no bound) [default: 10000].
     #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
+    /// Most open connections from one client address (an IPv4 address or an IPv6 /64); beyond
+    /// it, 429 with Retry-After (0: no bound; keep it off behind a proxy, whose address all
+    /// clients share) [default: 0].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP")]
+    pub(crate) max_connections_per_ip: Option<usize>,
     /// Largest update (publish body) in bytes; beyond it, 413 [default: 1048576].
     #[arg(long, env = "HERALD_MAX_UPDATE_SIZE")]
     pub(crate) max_update_size: Option<usize>,
@@ -315,6 +320,13 @@ pub(crate) struct Settings {
     /// Retry-After (0: no bound) [default: 0].
     #[arg(long, env = "HERALD_PUBLISH_RATE")]
     pub(crate) publish_rate: Option<u32>,
+    /// Most token revocations in force at once (control API); a revocation ends with its
+    /// tokens' exp, and a full list refuses new ones with 507 [default: 10000].
+    #[arg(long, env = "HERALD_MAX_REVOCATIONS")]
+    pub(crate) max_revocations: Option<usize>,
+    /// How long a revocation that does not give its tokens' exp is kept [default: 24h].
+    #[arg(long, env = "HERALD_REVOCATION_TTL")]
+    pub(crate) revocation_ttl: Option<Span>,
     /// Close a connection whose client has not taken any byte for this long (0: never)
     /// [default: 30s].
     #[arg(long, env = "HERALD_SEND_TIMEOUT")]
@@ -384,8 +396,9 @@ impl Settings {
                 heartbeat, write_timeout, cookie_name, data_dir, history_age, cors_credentials,
                 history_size, subscriber_queue, history_bytes, max_selector_cost, max_id_size,
                 body_timeout, move_aside_damaged_history, transport, transport_prefix,
-                transport_timeout, node_id, max_topics, max_connections, max_update_size,
-                max_url_size, max_header_size, publish_rate, send_timeout, flush_interval,
+                transport_timeout, node_id, max_topics, max_connections, max_connections_per_ip,
+                max_update_size, max_url_size, max_header_size, publish_rate, max_revocations,
+                revocation_ttl, send_timeout, flush_interval,
                 grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin, issuer)
     }
@@ -447,10 +460,13 @@ impl Settings {
             max_id_size: Some(hub.max_id_size),
             body_timeout: Some(Span(hub.body_timeout)),
             max_connections: Some(hub.max_connections),
+            max_connections_per_ip: Some(hub.max_connections_per_ip),
             max_update_size: Some(hub.max_update_size),
             max_url_size: Some(hub.max_url_size),
             max_header_size: Some(hub.max_header_size),
             publish_rate: Some(hub.publish_rate),
+            max_revocations: Some(hub.max_revocations),
+            revocation_ttl: Some(Span(hub.revocation_ttl)),
             send_timeout: Some(Span(hub.send_timeout)),
             flush_interval: Some(Span(hub.flush_interval)),
             grace_period: Some(Span(hub.grace_period)),
@@ -538,6 +554,9 @@ impl Settings {
             max_id_size: self.max_id_size.unwrap_or(d.max_id_size),
             body_timeout: span(self.body_timeout, d.body_timeout),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip),
             max_url_size: self.max_url_size.unwrap_or(d.max_url_size),
             max_header_size: self.max_header_size.unwrap_or(d.max_header_size),
             grace_period: span(self.grace_period, d.grace_period),
@@ -545,6 +564,8 @@ impl Settings {
             flush_interval: span(self.flush_interval, d.flush_interval),
             max_update_size: self.max_update_size.unwrap_or(d.max_update_size),
             publish_rate: self.publish_rate.unwrap_or(d.publish_rate),
+            max_revocations: self.max_revocations.unwrap_or(d.max_revocations),
+            revocation_ttl: span(self.revocation_ttl, d.revocation_ttl),
             cors_origins: self.cors_origin.clone(),
             cors_credentials: self.cors_credentials.unwrap_or(d.cors_credentials),
             ui: self.ui.unwrap_or(d.ui),

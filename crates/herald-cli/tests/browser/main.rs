@@ -7,6 +7,7 @@
 mod support;
 
 mod chromium;
+mod control;
 mod cors;
 mod debug_page;
 mod demos;
@@ -28,6 +29,8 @@ pub(crate) struct DevHub {
     /// `scheme://host:port`.
     pub(crate) origin: String,
     pub(crate) publisher_token: String,
+    /// A token with the control API's admin claim.
+    pub(crate) admin_token: String,
     _process: ServeProcess,
 }
 
@@ -38,17 +41,21 @@ impl DevHub {
             herald().args(["serve", "--addr", "127.0.0.1:0"]).args(args),
             1,
         );
-        let mut publisher_token = None;
-        for line in process.stderr().take(3) {
+        let (mut publisher_token, mut admin_token) = (None, None);
+        for line in process.stderr().take(4) {
             let line = line.expect("utf-8");
             if let Some(token) = line.strip_prefix("publisher token:") {
                 publisher_token = Some(token.trim().to_owned());
+            }
+            if let Some(token) = line.strip_prefix("admin token:") {
+                admin_token = Some(token.trim().to_owned());
             }
         }
         process.drain_stderr();
         DevHub {
             origin: origin_of(&process.urls[0]),
             publisher_token: publisher_token.expect("the banner shows the publisher token"),
+            admin_token: admin_token.expect("the banner shows the admin token"),
             _process: process,
         }
     }

@@ -16,6 +16,7 @@ mod support;
 
 mod harness;
 
+mod control;
 mod delivery;
 mod faults;
 mod outage;

@@ -15,6 +15,16 @@ pub(super) struct RawClaims {
     namespaced: Option<MercureClaim>,
     #[serde(default)]
     exp: Option<serde_json::Value>,
+    #[serde(default)]
+    sub: Option<serde_json::Value>,
+    #[serde(default)]
+    jti: Option<serde_json::Value>,
+    #[serde(default)]
+    iat: Option<serde_json::Value>,
+    /// Herald's own claim: `{"herald": {"admin": true}}` lets a publisher token use the
+    /// control API.
+    #[serde(default)]
+    herald: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -38,6 +48,15 @@ pub struct Claims {
     pub payload: Option<serde_json::Value>,
     /// When the token expires (`exp`); a subscription must end then.
     pub expires_at: Option<SystemTime>,
+    /// The token's subject (`sub`), which the control API disconnects and revokes by.
+    pub sub: Option<String>,
+    /// The token's ID (`jti`), which the control API revokes by.
+    pub jti: Option<String>,
+    /// When the token was issued (`iat`), in whole seconds since the Unix epoch.
+    pub issued_at: Option<u64>,
+    /// Whether the token may use the control API: `{"herald": {"admin": true}}` in a publisher
+    /// token.
+    pub admin: bool,
 }
 
 impl Claims {
@@ -61,12 +80,43 @@ impl Claims {
             };
             UNIX_EPOCH.checked_add(after_epoch)
         });
+        // `sub` and `jti` are strings (RFC 7519); a number is taken as its text rather than
+        // refusing a token that was accepted before the control API read them.
+        let text = |value: Option<serde_json::Value>| match value? {
+            serde_json::Value::String(text) => Some(text),
+            serde_json::Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let issued_at = raw.iat.as_ref().and_then(|iat| {
+            iat.as_u64()
+                .or_else(|| iat.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        });
+        let admin = raw
+            .herald
+            .as_ref()
+            .and_then(|h| h.get("admin"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
         Ok(Claims {
             publish: mercure.publish,
             subscribe: mercure.subscribe,
             payload: mercure.payload,
             expires_at,
+            sub: text(raw.sub),
+            jti: text(raw.jti),
+            issued_at,
+            admin,
         })
+    }
+
+    /// Who the token says it is, for the control API.
+    pub fn identity(&self) -> crate::fanout::Identity {
+        crate::fanout::Identity {
+            sub: self.sub.clone(),
+            jti: self.jti.clone(),
+            issued_at: self.issued_at,
+        }
     }
 
     /// The publish selectors, compiled.

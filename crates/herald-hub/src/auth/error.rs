@@ -51,6 +51,9 @@ pub enum AuthError {
     /// `exp` is in the past.
     #[error("the token has expired")]
     Expired,
+    /// The token was revoked through the control API (until its `exp`).
+    #[error("the token was revoked: the hub refuses it until it expires; get a new token")]
+    Revoked,
     /// `nbf` is in the future.
     #[error("the token is not valid yet (nbf)")]
     NotYetValid,

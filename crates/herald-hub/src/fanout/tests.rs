@@ -292,3 +292,57 @@ fn a_template_and_a_url_pattern_of_the_same_text_route_apart() {
     );
     assert_eq!(next(&mut modern.queue), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reader_merely_queued_behind_others_does_not_hold_back_the_next_update() {
+    let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(50)));
+    let (a, _woken_a, _waker_a) = waiting_reader(&fanout, "a").await;
+    let (mut b, woken_b, _waker_b) = waiting_reader(&fanout, "b").await;
+    fanout.deliver(&record(1, &["a"], false));
+    tokio::task::yield_now().await;
+    // A's reader is woken but has not run yet when the next update arrives (it is queued
+    // behind the tick); it runs within the round the tick gives way for.
+    fanout.deliver(&record(2, &["b"], false));
+    let reader = tokio::spawn(async move {
+        let mut a = a;
+        std::future::poll_fn(|cx| a.queue.poll_recv(cx))
+            .await
+            .map(|r| r.seq)
+    });
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(reader.await.expect("reader"), Some(1));
+    assert_eq!(
+        woken_b.0.load(Ordering::SeqCst),
+        1,
+        "woken without waiting for the interval"
+    );
+    assert_eq!(next(&mut b.queue), Some(Some(2)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_held_under_load_wait_for_the_interval_after_the_last_wake_not_after_their_arrival()
+{
+    let fanout = Arc::new(Fanout::with_flush_interval(8, Duration::from_millis(50)));
+    let (_a, _woken_a, _waker_a) = waiting_reader(&fanout, "a").await;
+    let (_b, woken_b, _waker_b) = waiting_reader(&fanout, "b").await;
+    fanout.deliver(&record(1, &["a"], false));
+    tokio::task::yield_now().await;
+    // A never takes its update: the hub is behind. An update arriving 40 ms after that wake
+    // waits 10 ms more, not a whole interval.
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    fanout.deliver(&record(2, &["b"], false));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        woken_b.0.load(Ordering::SeqCst),
+        0,
+        "held while the hub is behind"
+    );
+    tokio::time::sleep(Duration::from_millis(7)).await;
+    assert_eq!(
+        woken_b.0.load(Ordering::SeqCst),
+        1,
+        "woken 50 ms after the last wake"
+    );
+}

@@ -25,20 +25,32 @@ const HEARTBEAT: &[u8] = b":\n";
 
 /// The shared flush tick. While the readers keep up (each one woken last has taken its updates),
 /// updates wake their readers at once: a hub that is not busy adds no delay. While some of them
-/// lag, the hub is busy: what arrives waits for the end of `every` and leaves together, one
-/// write per reader, as the updates of a burst do. Ends with the fan-out.
+/// lag, the tick first gives way to them (one round of the runtime): readers that were merely
+/// queued behind the others write, and the tick carries on at once. Those still behind after
+/// that mean the hub is busy: what arrives waits until `every` after the last wake and leaves
+/// together, one write per reader, as the updates of a burst do. Counting from the last wake,
+/// not from now, keeps the added delay under `every` even at a steady moderate rate. Ends with
+/// the fan-out.
 pub(super) async fn flush_ticks(fanout: Weak<Fanout>, tick: Arc<Notify>, every: Duration) {
     // The readers woken last; weak, so that a departed subscriber's queue is not kept.
     let mut woken: Vec<Weak<Slot>> = Vec::new();
+    let mut woken_at = Instant::now();
     loop {
         tick.notified().await;
         // The latest woken are the likeliest to lag: look at them first.
-        let lagging = woken
-            .iter()
-            .rev()
-            .any(|slot| slot.upgrade().is_some_and(|slot| slot.lags()));
-        if lagging {
-            tokio::time::sleep(every).await;
+        let lagging = || {
+            woken
+                .iter()
+                .rev()
+                .any(|slot| slot.upgrade().is_some_and(|slot| slot.lags()))
+        };
+        if lagging() {
+            // Let the readers woken last write first; those still behind after that mean the
+            // hub is busy: what arrives waits, at most `every` after the last wake.
+            tokio::task::yield_now().await;
+            if lagging() {
+                tokio::time::sleep_until(woken_at + every).await;
+            }
         }
         let Some(strong) = fanout.upgrade() else {
             return;
@@ -51,6 +63,7 @@ pub(super) async fn flush_ticks(fanout: Weak<Fanout>, tick: Arc<Notify>, every: 
         due.iter().for_each(|slot| slot.wake_for_tick());
         woken.clear();
         woken.extend(due.iter().map(Arc::downgrade));
+        woken_at = Instant::now();
     }
 }
 

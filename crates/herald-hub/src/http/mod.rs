@@ -6,6 +6,7 @@
 //! decided here: [`router`] for the hub's listeners, [`operations_router`] for a metrics
 //! listener.
 
+mod control;
 pub(crate) mod cors;
 pub(crate) mod limits;
 mod metadata;
@@ -49,12 +50,16 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
             hub = hub.fallback(query_or_refuse);
         }
     }
-    if (serves(Generation::Legacy) && state.authorizer.has_key(Role::Publisher)) || modern_tokens {
+    let control = state.authorizer.has_key(Role::Publisher);
+    if (serves(Generation::Legacy) && control) || modern_tokens {
         hub = hub.post(publish::publish);
     }
     let mut router = ui::routes(config.ui)
         .route(OPENAPI_PATH, get(openapi))
         .route(HUB_PATH, hub);
+    if control {
+        router = router.merge(control::routes());
+    }
     if let Some(access) = state.authorizer.access() {
         router = router.route(&metadata::path(access.audience()), get(metadata::metadata));
     }
@@ -73,6 +78,7 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
             );
     }
     router
+        .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -139,6 +145,14 @@ async fn query_or_refuse(
     Ok(response)
 }
 
+/// A path the hub does not serve: `404` with a message saying so, as every refusal has.
+async fn not_found() -> Refusal {
+    Refusal::new(
+        StatusCode::NOT_FOUND,
+        format!("no such resource: the hub serves {HUB_PATH}"),
+    )
+}
+
 async fn openapi() -> Response {
     let mut response = OPENAPI.into_response();
     response.headers_mut().insert(
@@ -186,6 +200,7 @@ async fn metrics(State(state): State<Arc<HubState>>) -> Response {
         history_len: state.transport.history_len(),
         history_bytes: state.transport.history_bytes(),
         shared: state.transport.shared_stats(),
+        revocations: state.control.revocation_count(),
     });
     let mut response = text.into_response();
     response.headers_mut().insert(
@@ -309,7 +324,8 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The verified claims of the request's token, `None` when it carries none.
+/// The verified claims of the request's token, `None` when it carries none. A token revoked
+/// through the control API is refused, whatever the request.
 pub(crate) async fn claims(
     state: &HubState,
     role: Role,
@@ -317,10 +333,13 @@ pub(crate) async fn claims(
     query: Option<&str>,
 ) -> Result<Option<(Claims, crate::auth::TokenSource)>, AuthError> {
     match extract_token(headers, query, &state.config.cookie_name)? {
-        Some((token, source)) => Ok(Some((
-            state.authorizer.verify_fetching(role, &token).await?,
-            source,
-        ))),
+        Some((token, source)) => {
+            let claims = state.authorizer.verify_fetching(role, &token).await?;
+            if state.control.is_revoked(&claims.identity()) {
+                return Err(AuthError::Revoked);
+            }
+            Ok(Some((claims, source)))
+        }
         None => Ok(None),
     }
 }

@@ -78,8 +78,7 @@ impl TlsStream {
     }
 
     /// The ALPN protocol agreed on, if any.
-    #[cfg(test)]
-    fn alpn_protocol(&self) -> Option<&[u8]> {
+    pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
         self.conn.alpn_protocol()
     }
 

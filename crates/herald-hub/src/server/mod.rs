@@ -9,6 +9,7 @@
 mod h2;
 mod lean;
 mod lean_tls;
+mod per_address;
 mod stall;
 pub mod tls;
 
@@ -17,6 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -42,6 +44,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a refused connection is told to wait before trying again, in seconds.
 pub const RETRY_AFTER_SECS: u64 = 1;
+/// The most refused connections answered at once: each is told why (and may take a TLS
+/// handshake to tell), so a flood of them would otherwise hold a task and a descriptor each for
+/// seconds; beyond this, refused connections are closed without an answer.
+const MAX_REFUSING: usize = 256;
 
 /// Serves a [`Hub`] on one or more listeners, over plain HTTP (HTTP/1.1 and h2c) or TLS.
 ///
@@ -120,8 +126,15 @@ impl Server {
             ));
         }
         let state = self.hub.state.clone();
-        let public = Shared::new(&state, self.hub.router(), self.tls);
-        let operations = Shared::new(&state, crate::http::operations_router(state.clone()), None);
+        let per_address = per_address::PerAddress::new(state.config.max_connections_per_ip);
+        let public = Shared::new(&state, self.hub.router(), self.tls, per_address);
+        let operations = Shared::new(
+            &state,
+            crate::http::operations_router(state.clone()),
+            None,
+            None,
+        );
+        let refusing = Arc::new(AtomicUsize::new(0));
         let (stop, stopped) = watch::channel(false);
         let mut connections = JoinSet::new();
         let listeners = (self.listeners.into_iter().map(|l| (l, public.clone()))).chain(
@@ -155,22 +168,26 @@ impl Server {
                     let max = state.config.max_connections;
                     let counted = !Arc::ptr_eq(&shared, &operations);
                     if counted && max != 0 && connections.len() >= max {
-                        state.refusal_log.log(&crate::http::refusal_log::Refused {
-                            status: None,
-                            reason: "too many connections (max-connections)",
-                            remote: Some(peer),
-                            method: "",
-                            path: "",
-                        });
-                        state.metrics.rejected("max_connections");
-                        tokio::spawn(refuse(stream, shared.acceptor.clone(), shared.builder.clone()));
+                        refused(&state, peer, Refusal::Connections);
+                        refuse_at_most(&refusing, stream, &shared, Refusal::Connections);
                         continue;
                     }
+                    let held = match &shared.per_address {
+                        None => None,
+                        Some(counts) => match counts.hold(peer.ip()) {
+                            Some(held) => Some(held),
+                            None => {
+                                refused(&state, peer, Refusal::PerAddress);
+                                refuse_at_most(&refusing, stream, &shared, Refusal::PerAddress);
+                                continue;
+                            }
+                        },
+                    };
                     // Two kinds of task, each as small as its own connections allow.
                     if shared.acceptor.is_some() {
-                        connections.spawn(tls_connection(stream, peer, shared, stopped.clone()));
+                        connections.spawn(tls_connection(stream, peer, shared, stopped.clone(), held));
                     } else {
-                        connections.spawn(plain_connection(stream, peer, shared, stopped.clone()));
+                        connections.spawn(plain_connection(stream, peer, shared, stopped.clone(), held));
                     }
                 }
             }
@@ -232,6 +249,8 @@ struct Shared {
     hyper: TowerToHyperService<axum::Router>,
     /// The TLS configuration, when the server speaks TLS.
     acceptor: Option<Arc<rustls::ServerConfig>>,
+    /// The bound on each client address's open connections, if any.
+    per_address: Option<Arc<per_address::PerAddress>>,
     state: Arc<HubState>,
 }
 
@@ -240,12 +259,14 @@ impl Shared {
         state: &Arc<HubState>,
         router: axum::Router,
         acceptor: Option<Arc<rustls::ServerConfig>>,
+        per_address: Option<Arc<per_address::PerAddress>>,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             builder: connection_builder(state),
             hyper: TowerToHyperService::new(router.clone()),
             router,
             acceptor,
+            per_address,
             state: state.clone(),
         })
     }
@@ -261,6 +282,7 @@ async fn plain_connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
+    _held: Option<per_address::Held>,
 ) {
     let _open = shared.state.metrics.connection_opened();
     let stalled = serve_plain(stream, peer, &shared, &mut stopped).await;
@@ -276,6 +298,7 @@ async fn tls_connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
+    _held: Option<per_address::Held>,
 ) {
     let _open = shared.state.metrics.connection_opened();
     let Some(config) = &shared.acceptor else {
@@ -342,7 +365,8 @@ async fn serve_plain(
     stalled.get()
 }
 
-/// Serves one TLS connection, as [`serve_plain`] does a plain one, the lean path's state boxed.
+/// Serves one TLS connection, as [`serve_plain`] does a plain one, the lean path's state boxed;
+/// a connection whose client chose `h2` by ALPN goes to the HTTP/2 server at once.
 async fn serve_tls(
     io: Box<lean_tls::TlsStream>,
     peer: SocketAddr,
@@ -350,7 +374,15 @@ async fn serve_tls(
     stopped: &mut watch::Receiver<bool>,
 ) -> bool {
     let config = &shared.state.config;
+    let h2 = io.alpn_protocol() == Some(&b"h2"[..]);
     let (io, stalled) = stall::StallDetect::new(io, config.send_timeout);
+    if h2 {
+        // The client chose HTTP/2: its first bytes must be the preface, which the HTTP/2
+        // server checks (anything else is a connection error there, not an HTTP/1.1 request).
+        let serve = h2::serve(io, peer, &shared.router, stopped, head_limit(config));
+        Box::pin(serve).await;
+        return stalled.get();
+    }
     let next = Box::pin(lean::subscriptions(
         io,
         peer,
@@ -425,18 +457,81 @@ async fn serve_hyper<I>(
     }
 }
 
-/// Answers every request on an over-the-limit connection with `503` and `Retry-After`.
+/// Why a connection is refused before it is served.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// The hub holds `max_connections` already.
+    Connections,
+    /// The client's address holds `max_connections_per_ip` already.
+    PerAddress,
+}
+
+impl Refusal {
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::Connections => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::PerAddress => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// The reason, as the client reads it and the log records it.
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::Connections => "too many connections to the hub (max-connections)",
+            Refusal::PerAddress => {
+                "too many connections from this address (max-connections-per-ip)"
+            }
+        }
+    }
+
+    fn metric(self) -> &'static str {
+        match self {
+            Refusal::Connections => "max_connections",
+            Refusal::PerAddress => "max_connections_per_ip",
+        }
+    }
+}
+
+/// Logs and counts a refused connection.
+fn refused(state: &HubState, peer: SocketAddr, why: Refusal) {
+    state.refusal_log.log(&crate::http::refusal_log::Refused {
+        status: None,
+        reason: why.reason(),
+        remote: Some(peer),
+        method: "",
+        path: "",
+    });
+    state.metrics.rejected(why.metric());
+}
+
+/// Answers a refused connection, unless [`MAX_REFUSING`] are being answered already: then it
+/// is closed at once.
+fn refuse_at_most(refusing: &Arc<AtomicUsize>, stream: TcpStream, shared: &Shared, why: Refusal) {
+    if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::AcqRel);
+        drop(stream);
+        return;
+    }
+    let refusing = Arc::clone(refusing);
+    let (acceptor, builder) = (shared.acceptor.clone(), shared.builder.clone());
+    tokio::spawn(async move {
+        refuse(stream, acceptor, builder, why).await;
+        refusing.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// Answers the first request of a refused connection with why, then closes it; gives up after
+/// a few seconds.
 async fn refuse(
     stream: TcpStream,
     acceptor: Option<Arc<rustls::ServerConfig>>,
     mut builder: auto::Builder<TokioExecutor>,
+    why: Refusal,
 ) {
     builder.http1().keep_alive(false);
-    let service = hyper::service::service_fn(|_request| async {
-        let mut response = Response::new(Body::from(
-            "too many connections to the hub: retry shortly\n",
-        ));
-        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let service = hyper::service::service_fn(move |_request| async move {
+        let mut response = Response::new(Body::from(format!("{}: retry shortly\n", why.reason())));
+        *response.status_mut() = why.status();
         let headers = response.headers_mut();
         headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         headers.insert(CONNECTION, HeaderValue::from_static("close"));

@@ -26,6 +26,7 @@ pub use local::LocalTransport;
 pub use ring::{HistoryLimits, Snapshot, Start};
 pub use shared::{SharedOptions, SharedStats, SharedTransport};
 
+use crate::control::{Action, Applied, Control};
 use crate::update::{Record, Update};
 
 /// Why a transport could not do its job.
@@ -108,6 +109,24 @@ pub trait Transport: Send + Sync + 'static {
     /// history but never in it: it never takes the place of an update that resumes depend
     /// on, and is never written to a durable store.
     fn announce(&self, update: Update) -> BoxFuture<'_, Result<(), TransportError>>;
+
+    /// Applies a control action on every node of the hub, through `control` on this one, and
+    /// answers what it did here. Actions never reach subscribers nor take room in the history.
+    /// A node alone applies it at once; a store keeps revocations across restarts; a shared
+    /// log carries it to every node, and keeps the revocations for nodes that start later.
+    fn control<'a>(
+        &'a self,
+        action: Action,
+        control: &'a Control,
+    ) -> BoxFuture<'a, Result<Applied, TransportError>> {
+        Box::pin(async move {
+            Ok(Applied {
+                streams: control.apply(&action),
+                applied_here: true,
+                nodes: 1,
+            })
+        })
+    }
 
     /// Copies out the part of the history a resume from `since` needs.
     fn snapshot(&self, since: Since) -> BoxFuture<'_, Result<Snapshot, TransportError>>;

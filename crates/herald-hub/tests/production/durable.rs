@@ -154,3 +154,66 @@ async fn a_reused_id_is_one_entry_even_when_the_publishes_share_a_commit() {
         "stored once, after a restart too"
     );
 }
+
+/// A revocation (control API) is committed beside the history: a restarted hub still refuses
+/// the revoked token, and forgets a revocation once it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_survive_a_restart_until_they_end() {
+    use herald_hub::control::{Action, ActionKind, Revocation, now_secs};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let open = || {
+        Hub::new(HubConfig {
+            publisher_jwt: Some(JwtKey::new(KEY, "HS256")),
+            subscriber_jwt: Some(JwtKey::new(KEY, "HS256")),
+            data_dir: Some(dir.path().to_owned()),
+            ..HubConfig::default()
+        })
+        .expect("hub")
+    };
+    let revoke = |jti: &str, until: u64| {
+        Action::new(ActionKind::Revoke(Revocation {
+            jti: Some(jti.to_owned()),
+            sub: None,
+            before: None,
+            until,
+        }))
+    };
+    {
+        let hub = open();
+        hub.control(revoke("long", now_secs() + 600))
+            .await
+            .expect("revoked");
+        hub.control(revoke("short", now_secs() + 2))
+            .await
+            .expect("revoked");
+        assert_eq!(hub.revocation_count(), 2);
+    }
+    let hub = open();
+    assert_eq!(hub.revocation_count(), 2, "both in force after the restart");
+    let Stoppable { addr, stop, server } = serve_stoppable(&hub).await;
+    let token = |jti: &str| {
+        herald_hub::dev::hs256_claims(
+            KEY,
+            &serde_json::json!({"mercure": {"subscribe": ["*"]}, "jti": jti}),
+        )
+        .expect("token")
+    };
+    let refused = crate::common::get(
+        addr,
+        "/.well-known/mercure?topic=t",
+        &[("authorization", &format!("Bearer {}", token("long")))],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("revoked"), "{}", refused.body);
+    let _ = stop.send(());
+    server.await.expect("joined").expect("served");
+    drop(hub);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let hub = open();
+    assert_eq!(
+        hub.revocation_count(),
+        1,
+        "the ended revocation is forgotten"
+    );
+}

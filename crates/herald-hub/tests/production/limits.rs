@@ -237,3 +237,106 @@ async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
         "closed for stalling, not as a slow consumer"
     );
 }
+
+/// Sends one request head from a socket bound to `local` and reads the status code.
+async fn status_from(local: [u8; 4], hub: std::net::SocketAddr) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from((local, 0)))
+        .expect("bind a loopback address");
+    let mut stream = socket.connect(hub).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: hub\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut head = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut head)).await;
+    let text = String::from_utf8_lossy(&head);
+    text.get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+#[tokio::test]
+async fn connections_from_one_address_beyond_its_bound_get_429_and_other_addresses_are_served() {
+    let hub = start(|c| {
+        c.anonymous = true;
+        c.max_connections_per_ip = 2;
+    })
+    .await;
+    let first = subscribe(hub.addr, "/.well-known/mercure?topic=t", &[]).await;
+    let _second = subscribe(hub.addr, "/.well-known/mercure?topic=t", &[]).await;
+    let refused = get(hub.addr, "/healthz", &[]).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&refused, "retry-after"), "1");
+    assert!(
+        refused.body.contains("max-connections-per-ip"),
+        "{}",
+        refused.body
+    );
+    // Another client's address still gets in (127.0.0.2 is loopback too).
+    assert_eq!(status_from([127, 0, 0, 2], hub.addr).await, 200);
+
+    // Once a connection of the first address closes, its place is free again.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while get(hub.addr, "/healthz", &[]).await.status != StatusCode::OK {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The descriptors this process holds.
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc").count()
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_connections_holds_a_bounded_number_of_descriptors() {
+    use tokio::io::AsyncReadExt;
+    let hub = start(|c| {
+        c.anonymous = true;
+        c.max_connections = 1;
+    })
+    .await;
+    let _held = subscribe(hub.addr, "/.well-known/mercure?topic=t", &[]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = open_files();
+    // 700 clients that connect and say nothing: each refusal waits for a request head, which
+    // never comes; only so many may wait at once.
+    let mut flood = Vec::new();
+    for _ in 0..700 {
+        flood.push(
+            tokio::net::TcpStream::connect(hub.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Give the hub time to accept them all, then count what it holds: refusals in progress
+    // hold a descriptor each (for up to 5 s), the rest are closed at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hub_side = open_files().saturating_sub(before + flood.len());
+    let closed = futures::future::join_all(flood.iter_mut().map(|stream| async move {
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), stream.read(&mut byte)).await,
+            Ok(Ok(0))
+        )
+    }))
+    .await
+    .into_iter()
+    .filter(|closed| *closed)
+    .count();
+    assert!(
+        closed >= 700 - 300,
+        "only {closed} of 700 refused connections were closed at once"
+    );
+    assert!(
+        hub_side <= 300,
+        "the hub holds {hub_side} descriptors for 700 refused connections"
+    );
+}

@@ -68,6 +68,8 @@ async fn page_and_assets_are_served_under_the_content_security_policy() {
             "protocol": "both",
             "publisherToken": null,
             "subscriberToken": null,
+            "adminToken": null,
+            "control": true,
         }),
         "without tokens given to the page, it hands out none"
     );
@@ -81,6 +83,7 @@ async fn page_hands_out_only_the_tokens_it_was_given() {
         c.ui_tokens = Some(UiTokens {
             publisher: Some("publisher-token".into()),
             subscriber: None,
+            admin: Some("admin-token".into()),
         });
     })
     .await;
@@ -89,6 +92,7 @@ async fn page_hands_out_only_the_tokens_it_was_given() {
     let config: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(config["publisherToken"], "publisher-token");
     assert_eq!(config["subscriberToken"], serde_json::Value::Null);
+    assert_eq!(config["adminToken"], "admin-token");
     assert_eq!(config["subscriptions"], true);
 }
 
@@ -99,6 +103,7 @@ async fn tokens_go_only_to_the_page_itself_on_a_loopback_name() {
         c.ui_tokens = Some(UiTokens {
             publisher: Some("publisher-token".into()),
             subscriber: Some("subscriber-token".into()),
+            admin: None,
         });
     })
     .await;

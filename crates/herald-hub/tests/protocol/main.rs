@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod control;
 mod history;
 mod lifecycle;
 mod matrix;

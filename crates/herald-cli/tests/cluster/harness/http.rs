@@ -44,6 +44,8 @@ pub(crate) struct Http {
     authority: String,
     token: String,
     socket: Option<BufReader<TcpStream>>,
+    /// The next request's body is JSON rather than a form.
+    json: bool,
 }
 
 impl Http {
@@ -53,6 +55,15 @@ impl Http {
             authority: authority.to_owned(),
             token: publisher_token(),
             socket: None,
+            json: false,
+        }
+    }
+
+    /// A client of the hub at `authority` sending `token` instead of the publisher's.
+    pub(crate) fn with_token(authority: &str, token: &str) -> Http {
+        Http {
+            token: token.to_owned(),
+            ..Http::new(authority)
         }
     }
 
@@ -82,9 +93,14 @@ impl Http {
         }
         let socket = self.socket.as_mut().expect("connected");
         // One write per request: no small segments waiting on delayed acknowledgements.
+        let content_type = if self.json {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        };
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
             self.token,
             body.len()
         );
@@ -221,4 +237,42 @@ impl Http {
     pub(crate) fn get(&mut self, path: &str) -> std::io::Result<Answer> {
         self.send("GET", path, "")
     }
+
+    /// POSTs a JSON control action (`disconnect`, `revoke`) and expects `200`; its answer.
+    pub(crate) fn control(&mut self, action: &str, body: &serde_json::Value) -> serde_json::Value {
+        let answer = self
+            .send_json(&format!("/.well-known/mercure/control/{action}"), body)
+            .unwrap_or_else(|e| panic!("{action} on {}: {e}", self.authority));
+        assert_eq!(
+            answer.status, 200,
+            "{action} on {}: {}",
+            self.authority, answer.body
+        );
+        serde_json::from_str(&answer.body).expect("a JSON answer")
+    }
+
+    fn send_json(&mut self, path: &str, body: &serde_json::Value) -> std::io::Result<Answer> {
+        self.json = true;
+        let answer = self.send("POST", path, &body.to_string());
+        self.json = false;
+        answer
+    }
+}
+
+/// A token that may publish everywhere and use the control API.
+pub(crate) fn admin_token() -> String {
+    herald_hub::dev::hs256_claims(
+        KEY,
+        &serde_json::json!({"mercure": {"publish": ["*"]}, "herald": {"admin": true}}),
+    )
+    .expect("token")
+}
+
+/// A subscriber token of `sub` with this `jti`.
+pub(crate) fn user_token(sub: &str, jti: &str) -> String {
+    herald_hub::dev::hs256_claims(
+        KEY,
+        &serde_json::json!({"mercure": {"subscribe": ["*"]}, "sub": sub, "jti": jti}),
+    )
+    .expect("token")
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::http::{Answer, Http, KEY};
-use super::sse::{Subscription, subscribe};
+use super::sse::{Subscription, subscribe, subscribe_with};
 use super::{PATIENCE, signal, wait_for};
 use crate::support::{ServeProcess, herald, spawn_serve};
 
@@ -66,6 +66,21 @@ impl Node {
     /// Subscribes to `topics`, resuming after `last_event_id` if given.
     pub(crate) fn subscribe(&self, topics: &[&str], last_event_id: Option<&str>) -> Subscription {
         subscribe(&self.authority, topics, last_event_id)
+    }
+
+    /// Subscribes to `topics` with this bearer token.
+    pub(crate) fn subscribe_as(&self, topics: &[&str], token: &str) -> Subscription {
+        subscribe_with(&self.authority, topics, None, Some(token))
+    }
+
+    /// `host:port`.
+    pub(crate) fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// A client sending `token`.
+    pub(crate) fn http_as(&self, token: &str) -> Http {
+        Http::with_token(&self.authority, token)
     }
 
     /// `GET /readyz` once: `None` when the node does not answer.

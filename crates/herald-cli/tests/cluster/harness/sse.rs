@@ -48,6 +48,16 @@ pub(crate) fn subscribe(
     topics: &[&str],
     last_event_id: Option<&str>,
 ) -> Subscription {
+    subscribe_with(authority, topics, last_event_id, None)
+}
+
+/// Like [`subscribe`], with this bearer token.
+pub(crate) fn subscribe_with(
+    authority: &str,
+    topics: &[&str],
+    last_event_id: Option<&str>,
+    token: Option<&str>,
+) -> Subscription {
     let query = topics
         .iter()
         .fold(
@@ -64,9 +74,10 @@ pub(crate) fn subscribe(
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let resume = last_event_id.map_or_else(String::new, |id| format!("Last-Event-ID: {id}\r\n"));
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         socket,
-        "GET /.well-known/mercure?{query} HTTP/1.0\r\nHost: localhost\r\n{resume}\r\n"
+        "GET /.well-known/mercure?{query} HTTP/1.0\r\nHost: localhost\r\n{resume}{auth}\r\n"
     )
     .expect("request");
     let mut raw = Vec::new();

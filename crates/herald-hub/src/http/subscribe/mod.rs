@@ -139,6 +139,7 @@ async fn legacy(
             .unwrap_or_default(),
     );
     subscriber.payload = claims.as_ref().and_then(|c| c.payload.clone());
+    subscriber.identity = claims.as_ref().map(|c| c.identity()).unwrap_or_default();
     Ok(Plan {
         subscriber,
         requested,

@@ -81,6 +81,10 @@ pub(super) async fn plan(
     );
     subscriber.generation = Generation::Modern;
     subscriber.payloads = payloads;
+    subscriber.identity = crate::fanout::Identity {
+        sub: claims.as_ref().and_then(|c| c.subject.clone()),
+        ..Default::default()
+    };
     Ok(Plan {
         subscriber,
         requested,

@@ -293,11 +293,23 @@ async function refreshSubscriptions() {
       return;
     }
     const doc = await response.json();
+    const admin = $("admin-token").value.trim();
     const rows = doc.subscriptions.map((s) => {
       const row = document.createElement("tr");
       cell(row, s.topic ?? `${s.match_type}: ${s.match}`);
       cell(row, s.subscriber);
       cell(row, s.active ? "yes" : "no");
+      const td = document.createElement("td");
+      if (admin && page.config.control) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary small disconnect-subscriber";
+        button.textContent = "disconnect";
+        button.dataset.subscriber = s.subscriber;
+        button.addEventListener("click", () => disconnectSubscriber(s.subscriber));
+        td.appendChild(button);
+      }
+      row.appendChild(td);
       return row;
     });
     list.replaceChildren(...rows);
@@ -306,6 +318,36 @@ async function refreshSubscriptions() {
   } catch (error) {
     note.textContent = `cannot list subscriptions: ${error}`;
   }
+}
+
+// Ends a subscriber's stream through the control API: its browser reconnects by itself with
+// Last-Event-ID, and misses nothing.
+async function disconnectSubscriber(subscriber) {
+  const result = $("admin-result");
+  result.className = "result";
+  result.textContent = `disconnecting ${subscriber}…`;
+  try {
+    const response = await fetch(`${page.config.hub}/control/disconnect`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${$("admin-token").value.trim()}`,
+        "Content-Type": "application/json",
+      },
+      body: JSON.stringify({ subscriber }),
+    });
+    const text = (await response.text()).trim();
+    if (response.ok) {
+      result.className = "result ok";
+      result.textContent = `${subscriber}: ${JSON.parse(text).message}`;
+    } else {
+      result.className = "result bad";
+      result.textContent = `${response.status} ${response.statusText}: ${text}`;
+    }
+  } catch (error) {
+    result.className = "result bad";
+    result.textContent = `the request failed: ${error}`;
+  }
+  setTimeout(refreshSubscriptions, 300);
 }
 
 function clearLog() {
@@ -329,6 +371,7 @@ async function loadConfig() {
   $("mode").classList.toggle("dev", dev);
   if (config.publisherToken) $("pub-token").value = config.publisherToken;
   if (config.subscriberToken) $("sub-token").value = config.subscriberToken;
+  if (config.adminToken) $("admin-token").value = config.adminToken;
   if (!config.publish) {
     $("publish").disabled = true;
     $("pub-result").textContent = "This hub has no publisher key: publishing is off.";
@@ -347,6 +390,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("clear-log").addEventListener("click", clearLog);
   $("subs-refresh").addEventListener("click", refreshSubscriptions);
   $("sub-protocol").addEventListener("change", showProtocol);
+  $("admin-token").addEventListener("change", refreshSubscriptions);
   $("sub-earliest").addEventListener("change", (e) => {
     $("sub-last-id").disabled = e.target.checked;
   });

@@ -64,6 +64,9 @@ struct PageConfig<'a> {
     protocol: &'static str,
     publisher_token: Option<&'a str>,
     subscriber_token: Option<&'a str>,
+    admin_token: Option<&'a str>,
+    /// Whether the control API is served (the page's "disconnect" buttons).
+    control: bool,
 }
 
 async fn page_config(State(state): State<Arc<HubState>>, headers: HeaderMap) -> Response {
@@ -83,6 +86,8 @@ async fn page_config(State(state): State<Arc<HubState>>, headers: HeaderMap) -> 
         protocol: config.protocol.as_str(),
         publisher_token: tokens.and_then(|t| t.publisher.as_deref()),
         subscriber_token: tokens.and_then(|t| t.subscriber.as_deref()),
+        admin_token: tokens.and_then(|t| t.admin.as_deref()),
+        control: state.authorizer.has_key(crate::auth::Role::Publisher),
     };
     let mut response = axum::Json(page).into_response();
     response

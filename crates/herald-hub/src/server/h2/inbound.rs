@@ -27,6 +27,11 @@ struct State {
     consumed: usize,
     reader: Option<Waker>,
     connection: Option<Waker>,
+    /// The request asked for `100 Continue` before sending its body, and the handler has not
+    /// read it yet.
+    continue_wanted: bool,
+    /// The handler started reading: `100 Continue` is to be sent.
+    continue_due: bool,
 }
 
 /// The connection's side of a request body.
@@ -34,9 +39,13 @@ struct State {
 pub(super) struct Inbound(Arc<Mutex<State>>);
 
 impl Inbound {
-    /// A body of `length` bytes if the request said so, and its connection's side.
-    pub(super) fn new(length: Option<u64>) -> (Inbound, RequestBody) {
-        let state = Arc::new(Mutex::new(State::default()));
+    /// A body of `length` bytes if the request said so, and its connection's side;
+    /// `continues` when the request asked for `100 Continue`.
+    pub(super) fn new(length: Option<u64>, continues: bool) -> (Inbound, RequestBody) {
+        let state = Arc::new(Mutex::new(State {
+            continue_wanted: continues,
+            ..State::default()
+        }));
         (Inbound(Arc::clone(&state)), RequestBody { state, length })
     }
 
@@ -68,6 +77,12 @@ impl Inbound {
         let mut state = self.lock();
         state.failed = Some(why);
         wake(state.reader.take());
+    }
+
+    /// Whether `100 Continue` is to be sent now (once: the handler started reading a body
+    /// that the client holds back until told to send it).
+    pub(super) fn take_continue(&self) -> bool {
+        std::mem::take(&mut self.lock().continue_due)
     }
 
     /// Takes the count of bytes the handler read since the last call, and asks to be woken
@@ -107,6 +122,11 @@ impl http_body::Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if std::mem::take(&mut state.continue_wanted) && state.chunks.is_empty() && !state.ended {
+            // Reading is what authorizes the body: only now is the client told to send it.
+            state.continue_due = true;
+            wake(state.connection.take());
+        }
         if let Some(chunk) = state.chunks.pop_front() {
             state.consumed += chunk.len();
             wake(state.connection.take());
@@ -131,11 +151,12 @@ impl http_body::Body for RequestBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body::Body as _;
     use http_body_util::BodyExt as _;
 
     #[tokio::test]
     async fn the_handler_reads_what_was_pushed_and_its_reads_are_counted() {
-        let (inbound, body) = Inbound::new(Some(6));
+        let (inbound, body) = Inbound::new(Some(6), false);
         inbound.push(Bytes::from_static(b"abc"));
         inbound.push(Bytes::from_static(b"def"));
         inbound.end();
@@ -148,8 +169,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn continue_is_due_once_the_handler_reads_a_body_not_yet_sent() {
+        let (inbound, mut body) = Inbound::new(Some(3), true);
+        assert!(!inbound.take_continue(), "not before the handler reads");
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+        assert!(inbound.take_continue());
+        assert!(!inbound.take_continue(), "once");
+        inbound.push(Bytes::from_static(b"abc"));
+        inbound.end();
+        let collected = body.collect().await.expect("complete").to_bytes();
+        assert_eq!(&collected[..], b"abc");
+        assert!(!inbound.take_continue());
+    }
+
+    #[tokio::test]
     async fn a_reset_stream_fails_the_body() {
-        let (inbound, body) = Inbound::new(None);
+        let (inbound, body) = Inbound::new(None, false);
         inbound.push(Bytes::from_static(b"abc"));
         inbound.fail("the client reset the stream");
         assert!(body.collect().await.is_err());

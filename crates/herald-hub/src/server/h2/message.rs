@@ -31,7 +31,24 @@ pub(super) struct RequestHead {
     regular_seen: bool,
 }
 
+/// A `100 Continue` head: `:status: 100` as a literal without indexing (its name is the
+/// static table's entry 8).
+pub(super) const CONTINUE_BLOCK: [u8; 5] = [0x08, 3, b'1', b'0', b'0'];
+
 impl RequestHead {
+    /// A head for a request's trailers: regular fields only.
+    pub(super) fn trailers() -> RequestHead {
+        RequestHead {
+            regular_seen: true,
+            ..RequestHead::default()
+        }
+    }
+
+    /// What makes the list malformed, if anything does.
+    pub(super) fn malformed(&self) -> Option<&'static str> {
+        self.malformed
+    }
+
     /// Takes one field of the list; at most `limit` bytes of list are kept.
     pub(super) fn field(&mut self, name: &[u8], value: &[u8], limit: usize) {
         self.size += name.len() + value.len() + 32;
@@ -74,6 +91,11 @@ impl RequestHead {
             return Err(Malformed("an uppercase field name"));
         }
         let name = HeaderName::from_bytes(name).map_err(|_| Malformed("an invalid field name"))?;
+        // No leading or trailing whitespace, no NUL, CR or LF (RFC 9113 §8.2.1).
+        let blank = |b: Option<&u8>| b.is_some_and(|b| *b == b' ' || *b == b'\t');
+        if blank(value.first()) || blank(value.last()) {
+            return Err(Malformed("a field value with surrounding whitespace"));
+        }
         let value =
             HeaderValue::from_bytes(value).map_err(|_| Malformed("an invalid field value"))?;
         let connection_specific = name == CONNECTION
@@ -107,6 +129,13 @@ impl RequestHead {
             .path
             .filter(|p| !p.is_empty())
             .ok_or(Malformed("no :path"))?;
+        // An origin-form path, or `*` for a server-wide OPTIONS (§8.3.1).
+        if !(path.starts_with('/') || (path == "*" && method == Method::OPTIONS)) {
+            return Err(Malformed("a :path neither absolute nor * for OPTIONS"));
+        }
+        if self.authority.as_ref().is_some_and(|a| a.contains('@')) {
+            return Err(Malformed("an :authority with userinfo"));
+        }
         let authority = match &self.authority {
             Some(authority) => Some(authority.as_bytes()),
             None => self

@@ -62,6 +62,9 @@ const PING_PAYLOAD: [u8; 8] = *b"herald:)";
 const MAX_EARLY_RESETS: u32 = 100;
 /// The decoder's table size before the client acknowledged the hub's settings.
 const DEFAULT_TABLE: usize = 4096;
+/// Streams reset by the hub whose client may still be sending, kept to ignore what arrives;
+/// past that many the oldest is forgotten (its late frames are then errors).
+const MAX_RESET_KEPT: usize = 8;
 
 /// Serves an HTTP/2 connection whose first bytes are the client preface, until it ends, or
 /// gracefully once `stopped` turns true. Each request carries the client's address `peer`
@@ -107,6 +110,10 @@ enum Sending {
     Body { body: Body, chunk: Option<Bytes> },
     /// The response is sent whole.
     Done,
+    /// The hub reset the stream while the client was still sending on it: what it had sent
+    /// already is ignored (RFC 9113 §5.1) until it ends its side, resets the stream, or the
+    /// connection is quiet for a keep-alive period.
+    Reset,
 }
 
 /// A stream the client opened.
@@ -132,10 +139,24 @@ struct Stream {
     recv_closed: bool,
 }
 
+/// How far the client's connection preface is (§3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Preface {
+    /// Its fixed bytes are awaited.
+    Waiting,
+    /// They came: the next frame must be SETTINGS.
+    Settings,
+    /// Complete.
+    Done,
+}
+
 /// A header block being received (HEADERS, then CONTINUATION frames).
 struct Block {
     stream: u32,
     end_stream: bool,
+    /// A stream error found in the first frame: the stream is reset once the block is
+    /// decoded (it must be, for the compression state).
+    reset: Option<Reason>,
     bytes: Vec<u8>,
 }
 
@@ -146,7 +167,7 @@ struct Connection<'r, I> {
     head_limit: usize,
     /// Bytes read and not yet processed: empty (and unallocated) unless a frame is partial.
     input: BytesMut,
-    preface_seen: bool,
+    preface: Preface,
     out: Output,
     hpack: loona_hpack::Decoder<'static>,
     block: Option<Block>,
@@ -190,7 +211,7 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
             router,
             head_limit,
             input: BytesMut::new(),
-            preface_seen: false,
+            preface: Preface::Waiting,
             out,
             hpack,
             block: None,
@@ -301,7 +322,7 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
     /// Processes the complete frames at the start of `bytes`; returns how many bytes they took.
     fn frames(&mut self, bytes: &[u8]) -> Result<usize, ConnectionError> {
         let mut used = 0;
-        if !self.preface_seen {
+        if self.preface == Preface::Waiting {
             let len = bytes.len().min(PREFACE.len());
             if bytes[..len] != PREFACE[..len] {
                 return Err(ConnectionError(Reason::ProtocolError, "no client preface"));
@@ -309,10 +330,20 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
             if len < PREFACE.len() {
                 return Ok(0);
             }
-            self.preface_seen = true;
+            self.preface = Preface::Settings;
             used = PREFACE.len();
         }
         while let Some(head) = Head::parse(&bytes[used..]) {
+            if self.preface == Preface::Settings {
+                // The preface ends with a SETTINGS frame (§3.4).
+                if head.kind != kind::SETTINGS || head.flags & frame::flag::ACK != 0 {
+                    return Err(ConnectionError(
+                        Reason::ProtocolError,
+                        "the client preface without its SETTINGS",
+                    ));
+                }
+                self.preface = Preface::Done;
+            }
             if head.len > DEFAULT_MAX_FRAME as usize {
                 return Err(ConnectionError(Reason::FrameSizeError, "a frame too large"));
             }
@@ -424,26 +455,74 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
         }
         let out = &mut self.out;
         let recv_credit = &mut self.recv_credit;
-        self.streams.retain(|stream| {
-            if !matches!(stream.sending, Sending::Done) {
-                return true;
+        let going_away = self.going_away;
+        self.streams.retain_mut(|stream| {
+            match stream.sending {
+                Sending::Done => {}
+                // Nothing more to ignore once the connection is closing.
+                Sending::Reset => return !going_away,
+                _ => return true,
             }
             if !stream.recv_closed {
-                // The answer is complete: the rest of the request is not needed.
+                // The answer is complete and the request is not. A client that sent none of
+                // its body yet may still end it, and what it sends until then is checked
+                // (its length, its windows); one sending a body is told to stop, as the rest
+                // of it is not needed (§8.1), and what it sent meanwhile is ignored.
+                if stream.received == 0 && !going_away {
+                    return true;
+                }
                 out.reset(stream.id, Reason::NoError);
+                *recv_credit += std::mem::take(&mut stream.buffered);
+                stream.inbound = None;
+                stream.sending = Sending::Reset;
+                return !going_away;
             }
             *recv_credit += stream.buffered;
             false
         });
+        self.forget_resets();
         progress
     }
 
-    /// Gives the client back the window of what the handlers read.
+    /// Keeps at most [`MAX_RESET_KEPT`] streams reset by the hub, forgetting the oldest.
+    fn forget_resets(&mut self) {
+        while self
+            .streams
+            .iter()
+            .filter(|s| matches!(s.sending, Sending::Reset))
+            .count()
+            > MAX_RESET_KEPT
+        {
+            let oldest = self
+                .streams
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(s.sending, Sending::Reset))
+                .min_by_key(|(_, s)| s.id)
+                .map(|(place, _)| place);
+            if let Some(place) = oldest {
+                self.streams.swap_remove(place);
+            }
+        }
+    }
+
+    /// Gives the client back the window of what the handlers read, and answers `100 Continue`
+    /// to those that asked for it once their handler reads the body.
     fn give_back(&mut self, cx: &Context<'_>) {
         for stream in &mut self.streams {
             let Some(inbound) = &stream.inbound else {
                 continue;
             };
+            if inbound.take_continue() && matches!(stream.sending, Sending::Handler(_)) {
+                // The handler reads the body it was sent with `Expect: 100-continue`: the
+                // client is told to send it (RFC 9110 §10.1.1).
+                self.out.headers(
+                    stream.id,
+                    &message::CONTINUE_BLOCK,
+                    false,
+                    self.peer_max_frame,
+                );
+            }
             let consumed = inbound.take_consumed(cx);
             stream.buffered -= consumed.min(stream.buffered);
             stream.recv_credit += consumed;
@@ -482,6 +561,9 @@ impl<'r, I: AsyncRead + AsyncWrite + Unpin> Connection<'r, I> {
             let quiet_until = self.last_frame + KEEP_ALIVE;
             let now = Instant::now();
             if now >= quiet_until {
+                // Quiet for a keep-alive period: nothing more will arrive on reset streams.
+                self.streams
+                    .retain(|s| !matches!(s.sending, Sending::Reset));
                 self.out.frame(kind::PING, 0, 0, &PING_PAYLOAD);
                 self.ping_sent = true;
                 timer.as_mut().reset(now + PING_TIMEOUT);

@@ -51,8 +51,24 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             kind::PRIORITY if on_connection => {
                 Err(E(Reason::ProtocolError, "PRIORITY on stream 0"))
             }
+            // A stream error, but on an idle stream RST_STREAM cannot be sent (§6.4): there the
+            // error is the connection's.
+            kind::PRIORITY if payload.len() != 5 && self.idle(head.stream) => {
+                Err(E(Reason::FrameSizeError, "PRIORITY of the wrong size"))
+            }
             kind::PRIORITY if payload.len() != 5 => {
-                self.out.reset(head.stream, Reason::FrameSizeError);
+                self.reset(head.stream, Reason::FrameSizeError);
+                Ok(())
+            }
+            kind::PRIORITY => {
+                // Priorities are not acted on, but a stream cannot depend on itself (§5.3.1).
+                if dependency(payload) != head.stream || self.ignored(head.stream) {
+                    return Ok(());
+                }
+                if self.idle(head.stream) {
+                    return Err(E(Reason::ProtocolError, "a stream depending on itself"));
+                }
+                self.reset(head.stream, Reason::ProtocolError);
                 Ok(())
             }
             kind::RST_STREAM if on_connection || self.idle(head.stream) => {
@@ -82,6 +98,7 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
                 Ok(())
             }
             kind::GOAWAY if !on_connection => Err(E(Reason::ProtocolError, "GOAWAY on a stream")),
+            kind::GOAWAY if payload.len() < 8 => Err(E(Reason::FrameSizeError, "GOAWAY too short")),
             kind::GOAWAY => {
                 // The client opens no more streams; the open ones finish.
                 self.go_away(Reason::NoError);
@@ -102,12 +119,20 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             if !payload.is_empty() {
                 return Err(E(Reason::FrameSizeError, "a SETTINGS ACK with a payload"));
             }
-            // The client knows the table is zero: the next block must start by emptying it,
-            // so it can go now (an idle connection then keeps no table at all).
-            let mut hpack = loona_hpack::Decoder::new();
-            hpack.set_max_allowed_table_size(0);
-            hpack.set_max_table_size(0);
-            self.hpack = hpack;
+            // The client knows the table's limit is zero: a size update past it is an error
+            // from now on, and its next block must start by emptying the table (RFC 7541
+            // §4.2). A table that earlier blocks filled can therefore go now (an idle
+            // connection then keeps none); an empty one costs nothing and keeps the size the
+            // client's encoder assumes until it signals the change, which some encoders
+            // never do.
+            if self.last_stream == 0 {
+                self.hpack.set_max_allowed_table_size(0);
+            } else {
+                let mut hpack = loona_hpack::Decoder::new();
+                hpack.set_max_allowed_table_size(0);
+                hpack.set_max_table_size(0);
+                self.hpack = hpack;
+            }
             return Ok(());
         }
         if !payload.len().is_multiple_of(6) {
@@ -128,6 +153,9 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
                     let delta = value - self.peer_window;
                     self.peer_window = value;
                     for stream in &mut self.streams {
+                        if matches!(stream.sending, Sending::Reset) {
+                            continue;
+                        }
                         stream.send_window += delta;
                         if stream.send_window > MAX_WINDOW {
                             return Err(E(Reason::FlowControlError, "a window overflowed"));
@@ -171,24 +199,27 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             return Err(E(Reason::ProtocolError, "WINDOW_UPDATE on an idle stream"));
         }
         let id = head.stream;
+        if self.ignored(id) {
+            return Ok(());
+        }
+        if increment == 0 {
+            // A stream error whatever the stream's state (§6.9).
+            self.reset(id, Reason::ProtocolError);
+            return Ok(());
+        }
         let Some(stream) = self.stream(id) else {
-            return Ok(()); // a closed stream
+            return Ok(()); // a closed stream: the client may not know yet
         };
         stream.send_window += increment;
-        if increment == 0 || stream.send_window > MAX_WINDOW {
-            let reason = if increment == 0 {
-                Reason::ProtocolError
-            } else {
-                Reason::FlowControlError
-            };
-            self.reset(id, reason);
+        if stream.send_window > MAX_WINDOW {
+            self.reset(id, Reason::FlowControlError);
         }
         Ok(())
     }
 
     fn data(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
         use ConnectionError as E;
-        let data = unpad(head, payload)?;
+        let data = unpad(head, payload, 0)?;
         let len = payload.len();
         self.recv_window -= len as i64;
         if self.recv_window < 0 {
@@ -204,9 +235,17 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             return Err(E(Reason::ProtocolError, "DATA on an idle stream"));
         }
         let end = head.flags & flag::END_STREAM != 0;
-        let Some(stream) = self.stream(id).filter(|s| !s.recv_closed) else {
+        if self.ignored(id) {
             self.recv_credit += data.len();
-            self.out.reset(id, Reason::StreamClosed);
+            if end {
+                self.forget(id);
+            }
+            return Ok(());
+        }
+        let Some(stream) = self.stream(id).filter(|s| !s.recv_closed) else {
+            // Half-closed (remote) or closed: a stream error (§5.1).
+            self.recv_credit += data.len();
+            self.reset(id, Reason::StreamClosed);
             return Ok(());
         };
         stream.recv_window -= len as i64;
@@ -219,6 +258,8 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             } else {
                 Reason::ProtocolError
             };
+            // The client's side ends here if this frame ended it: nothing more to ignore.
+            stream.recv_closed |= end;
             self.recv_credit += data.len();
             self.reset(id, reason);
             return Ok(());
@@ -249,29 +290,50 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
 
     fn headers(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
         use ConnectionError as E;
-        let mut fragment = unpad(head, payload)?;
-        if head.flags & flag::PRIORITY != 0 {
-            fragment = fragment.get(5..).ok_or(E(
-                Reason::ProtocolError,
-                "HEADERS too short for its priority",
-            ))?;
-        }
         let id = head.stream;
-        if !self.idle(id) {
-            // Trailers of a request body, or a stream that is over.
-            match self.stream(id) {
-                Some(stream) if !stream.recv_closed && head.flags & flag::END_STREAM != 0 => {}
-                _ => return Err(E(Reason::StreamClosed, "HEADERS on a closed stream")),
+        if id.is_multiple_of(2) {
+            return Err(E(Reason::ProtocolError, "a stream with an even number"));
+        }
+        let priority = head.flags & flag::PRIORITY != 0;
+        let mut fragment = unpad(head, payload, if priority { 5 } else { 0 })?;
+        // Decoded whatever happens to the stream, so that the compression state stays in step;
+        // a stream error resets the stream once the block is complete.
+        let mut reset = None;
+        if priority {
+            if dependency(fragment) == id {
+                reset = Some(Reason::ProtocolError); // a stream cannot depend on itself
             }
-        } else {
-            if id.is_multiple_of(2) {
-                return Err(E(Reason::ProtocolError, "a stream with an even number"));
-            }
+            fragment = &fragment[5..];
+        }
+        let end_stream = head.flags & flag::END_STREAM != 0;
+        if self.idle(id) {
             self.last_stream = id;
+        } else {
+            let newest = self.last_stream;
+            match self.stream(id) {
+                // Reset by the hub: decoded (for the compression state) and ignored.
+                Some(stream) if matches!(stream.sending, Sending::Reset) => {}
+                // Trailers end a request: without END_STREAM the request is malformed (§8.1).
+                Some(stream) if !stream.recv_closed => {
+                    if !end_stream {
+                        reset = Some(Reason::ProtocolError);
+                    }
+                }
+                // Half-closed (remote): the client already ended its request (§5.1).
+                Some(_) => reset = Some(Reason::StreamClosed),
+                None if id < newest => {
+                    return Err(E(
+                        Reason::ProtocolError,
+                        "HEADERS on a stream below the newest one, not open",
+                    ));
+                }
+                None => return Err(E(Reason::StreamClosed, "HEADERS on a closed stream")),
+            }
         }
         let block = Block {
             stream: id,
-            end_stream: head.flags & flag::END_STREAM != 0,
+            end_stream,
+            reset,
             bytes: fragment.to_vec(),
         };
         if head.flags & flag::END_HEADERS != 0 {
@@ -284,7 +346,13 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
 
     /// A complete header block: a new request, or a request body's trailers.
     fn request(&mut self, block: Block) -> Result<(), ConnectionError> {
-        let mut head = RequestHead::default();
+        let id = block.stream;
+        let trailers = self.streams.iter().any(|s| s.id == id);
+        let mut head = if trailers {
+            RequestHead::trailers()
+        } else {
+            RequestHead::default()
+        };
         let limit = self.head_limit;
         self.hpack
             .decode_with_cb(&block.bytes, |name: Cow<'_, [u8]>, value: Cow<'_, [u8]>| {
@@ -293,16 +361,24 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             .map_err(|_| {
                 ConnectionError(Reason::CompressionError, "an undecodable header block")
             })?;
-        let id = block.stream;
-        if let Some(stream) = self.stream(id) {
-            // Trailers: the body is complete (their fields are not passed on).
-            stream.recv_closed = true;
-            if let Some(inbound) = &stream.inbound {
-                inbound.end();
+        if let Some(reason) = block.reset {
+            self.reset(id, reason);
+            return Ok(());
+        }
+        if trailers {
+            if self.ignored(id) {
+                if block.end_stream {
+                    self.forget(id);
+                }
+            } else {
+                self.trailers(id, &head);
             }
             return Ok(());
         }
-        if self.going_away || self.streams.len() >= MAX_CONCURRENT_STREAMS as usize {
+        let open = (self.streams.iter())
+            .filter(|s| !matches!(s.sending, Sending::Reset))
+            .count();
+        if self.going_away || open >= MAX_CONCURRENT_STREAMS as usize {
             self.out.reset(id, Reason::RefusedStream);
             return Ok(());
         }
@@ -319,9 +395,16 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
                     return Ok(());
                 }
             };
-            expected = match request.headers().get(http::header::CONTENT_LENGTH) {
+            // Every content-length the same number, and no body announced on a request that
+            // has none (§8.1.1).
+            let mut lengths = request
+                .headers()
+                .get_all(http::header::CONTENT_LENGTH)
+                .iter()
+                .map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+            expected = match lengths.next() {
                 None => None,
-                Some(value) => match value.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+                Some(first) => match first.filter(|n| lengths.all(|other| other == Some(*n))) {
                     Some(length) if !block.end_stream || length == 0 => Some(length),
                     _ => {
                         self.out.reset(id, Reason::ProtocolError);
@@ -333,7 +416,11 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
             let body = if block.end_stream {
                 Body::empty()
             } else {
-                let (sender, body) = Inbound::new(expected);
+                let continues = request
+                    .headers()
+                    .get(http::header::EXPECT)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+                let (sender, body) = Inbound::new(expected, continues);
                 inbound = Some(sender);
                 Body::new(body)
             };
@@ -363,6 +450,26 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
         Ok(())
     }
 
+    /// Trailers that end the request on stream `id` (their fields are not passed on): a
+    /// malformed list, or a body shorter than its announced length, resets the stream.
+    fn trailers(&mut self, id: u32, head: &RequestHead) {
+        if let Some(why) = head.malformed() {
+            tracing::debug!(why, "malformed HTTP/2 trailers");
+        }
+        let Some(stream) = self.stream(id) else {
+            return;
+        };
+        let short = stream.expected.is_some_and(|n| stream.received != n);
+        stream.recv_closed = true;
+        if short || head.malformed().is_some() {
+            self.reset(id, Reason::ProtocolError);
+            return;
+        }
+        if let Some(inbound) = &stream.inbound {
+            inbound.end();
+        }
+    }
+
     /// The client reset stream `id`.
     fn cancel(&mut self, id: u32) {
         let Some(place) = self.streams.iter().position(|s| s.id == id) else {
@@ -381,34 +488,71 @@ impl<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<'_, I> 
         }
     }
 
-    /// Resets stream `id` with `reason`.
+    /// Resets stream `id` with `reason`. If the client may still be sending on it, the stream
+    /// is kept as reset, so that what it already sent is ignored rather than taken for an
+    /// error (§5.1).
     fn reset(&mut self, id: u32, reason: Reason) {
         self.out.reset(id, reason);
-        if let Some(place) = self.streams.iter().position(|s| s.id == id) {
-            let stream = self.streams.swap_remove(place);
-            self.recv_credit += stream.buffered;
-            if let Some(inbound) = &stream.inbound {
-                inbound.fail("the stream was reset");
-            }
+        let Some(place) = self.streams.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let stream = &mut self.streams[place];
+        self.recv_credit += std::mem::take(&mut stream.buffered);
+        if let Some(inbound) = stream.inbound.take() {
+            inbound.fail("the stream was reset");
         }
+        if stream.recv_closed {
+            self.streams.swap_remove(place);
+        } else {
+            stream.sending = Sending::Reset;
+            self.forget_resets();
+        }
+    }
+
+    /// Whether the hub reset stream `id` and ignores what still arrives on it.
+    fn ignored(&self, id: u32) -> bool {
+        self.streams
+            .iter()
+            .any(|s| s.id == id && matches!(s.sending, Sending::Reset))
+    }
+
+    /// Forgets stream `id`, reset by the hub, now that the client ended or reset it.
+    fn forget(&mut self, id: u32) {
+        self.streams
+            .retain(|s| s.id != id || !matches!(s.sending, Sending::Reset));
     }
 }
 
-/// The payload of a DATA or HEADERS frame without its padding.
-fn unpad(head: Head, payload: &[u8]) -> Result<&[u8], ConnectionError> {
-    if head.flags & flag::PADDED == 0 {
-        return Ok(payload);
-    }
-    let (&pad, rest) = payload.split_first().ok_or(ConnectionError(
+/// The payload of a DATA or HEADERS frame without its padding; `fixed` is the length of the
+/// fields that follow the pad length and that the padding cannot take (a priority's five).
+fn unpad(head: Head, payload: &[u8], fixed: usize) -> Result<&[u8], ConnectionError> {
+    let (pad, rest) = if head.flags & flag::PADDED == 0 {
+        (0, payload)
+    } else {
+        let (&pad, rest) = payload.split_first().ok_or(ConnectionError(
+            Reason::FrameSizeError,
+            "a padded frame without its length",
+        ))?;
+        (usize::from(pad), rest)
+    };
+    let room = rest.len().checked_sub(fixed).ok_or(ConnectionError(
         Reason::FrameSizeError,
-        "a padded frame without its length",
+        "a frame too short for its fields",
     ))?;
-    rest.get(..rest.len().wrapping_sub(usize::from(pad)))
-        .filter(|_| usize::from(pad) <= rest.len())
-        .ok_or(ConnectionError(
+    if pad > room {
+        return Err(ConnectionError(
             Reason::ProtocolError,
             "padding longer than the frame",
-        ))
+        ));
+    }
+    Ok(&rest[..rest.len() - pad])
+}
+
+/// The stream a PRIORITY frame's payload, or a HEADERS frame's priority fields, depend on.
+fn dependency(fields: &[u8]) -> u32 {
+    fields.get(..4).map_or(0, |b| {
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & 0x7fff_ffff
+    })
 }
 
 /// The answer to a request whose header list is over the limit.

@@ -7,6 +7,7 @@
 //! commit), so concurrent publishers do not each wait for their own `fsync`.
 
 mod open;
+mod revocations;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use tokio::sync::oneshot;
 use super::local::Known;
 use super::stored::{Stored, millis};
 use super::{HistoryLimits, LocalTransport, Since, Snapshot, Transport, TransportError};
+use crate::control::{Action, ActionKind, Applied, Control};
 use crate::fanout::Fanout;
 use crate::update::{Record, Update};
 
@@ -38,6 +40,8 @@ type Reply = oneshot::Sender<Result<Arc<Record>, TransportError>>;
 #[derive(Debug)]
 pub struct DurableTransport {
     local: Arc<LocalTransport>,
+    /// Shared with the writer: revocations are committed beside the history.
+    db: Arc<Database>,
     /// `None` only while dropping.
     jobs: Option<mpsc::Sender<(Update, Reply)>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -76,9 +80,10 @@ impl DurableTransport {
             loaded = local.len(),
             "durable history opened"
         );
+        let db = Arc::new(loaded.db);
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
-            db: loaded.db,
+            db: db.clone(),
             local: local.clone(),
             next_key: loaded.next_key,
             limits,
@@ -90,9 +95,21 @@ impl DurableTransport {
             .map_err(|e| TransportError::Storage(e.to_string()))?;
         Ok(DurableTransport {
             local,
+            db,
             jobs: Some(jobs),
             writer: Some(writer),
         })
+    }
+}
+
+impl DurableTransport {
+    /// Puts the revocations still in force in the store back into `control`; answers how many.
+    pub fn restore_revocations(&self, control: &Control) -> Result<usize, TransportError> {
+        let found = revocations::load(&self.db)?;
+        for revocation in &found {
+            control.restore(&Action::new(ActionKind::Revoke(revocation.clone())));
+        }
+        Ok(found.len())
     }
 }
 
@@ -101,7 +118,7 @@ fn storage(error: impl Into<redb::Error>) -> TransportError {
 }
 
 struct Writer {
-    db: Database,
+    db: Arc<Database>,
     local: Arc<LocalTransport>,
     next_key: u64,
     limits: HistoryLimits,
@@ -240,6 +257,32 @@ impl Transport for DurableTransport {
 
     fn announce(&self, update: Update) -> BoxFuture<'_, Result<(), TransportError>> {
         self.local.announce(update)
+    }
+
+    /// A revocation is committed to the store before it is applied, so that a restart keeps
+    /// it in force.
+    fn control<'a>(
+        &'a self,
+        action: Action,
+        control: &'a Control,
+    ) -> BoxFuture<'a, Result<Applied, TransportError>> {
+        Box::pin(async move {
+            if !self.local.is_ready() {
+                return Err(TransportError::Closed);
+            }
+            if let ActionKind::Revoke(revocation) = &action.kind {
+                let db = self.db.clone();
+                let revocation = revocation.clone();
+                tokio::task::spawn_blocking(move || revocations::save(&db, &revocation))
+                    .await
+                    .map_err(|e| TransportError::Storage(e.to_string()))??;
+            }
+            Ok(Applied {
+                streams: control.apply(&action),
+                applied_here: true,
+                nodes: 1,
+            })
+        })
     }
 
     fn snapshot(&self, since: Since) -> BoxFuture<'_, Result<Snapshot, TransportError>> {

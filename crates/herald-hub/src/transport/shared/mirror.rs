@@ -23,7 +23,8 @@ use std::time::{Duration, SystemTime};
 use rand::Rng;
 use tokio::sync::watch;
 
-use super::{Channel, Cursor, Entry, Head, SharedLog};
+use super::{CONTROL_LOG_LEN, Channel, Cursor, Entry, Head, SharedLog};
+use crate::control::{Action, Control};
 use crate::fanout::Fanout;
 use crate::transport::ring::History;
 use crate::transport::stored::Stored;
@@ -59,6 +60,8 @@ pub struct SharedStats {
 pub(super) struct Mirror {
     pub(super) log: Arc<dyn SharedLog>,
     pub(super) fanout: Arc<Fanout>,
+    /// Applies the control channel's actions to this node.
+    pub(super) control: Arc<Control>,
     state: Mutex<State>,
     /// How far the reader has read, for the fence and publishes waiting on it.
     read_to: watch::Sender<Cursor>,
@@ -93,10 +96,12 @@ impl Mirror {
         log: Arc<dyn SharedLog>,
         limits: HistoryLimits,
         fanout: Arc<Fanout>,
+        control: Arc<Control>,
     ) -> Mirror {
         Mirror {
             log,
             fanout,
+            control,
             state: Mutex::new(State {
                 history: History::new(limits),
                 next_seq: 1,
@@ -193,7 +198,13 @@ impl Mirror {
     async fn load(&self) -> Result<(), super::LogError> {
         let head = self.log.head().await?;
         let keep = self.state().history_limit();
-        let entries = self.log.tail(head.cursor, keep).await?;
+        // The control channel's tail is read apart, and further: its revocations stay in force
+        // for as long as their tokens live, however few updates the history keeps.
+        let (mut histories, mut controls) = (head.cursor, Cursor::default());
+        histories.set(Channel::Control, 0);
+        controls.set(Channel::Control, head.cursor.get(Channel::Control));
+        let mut entries = self.log.tail(histories, keep).await?;
+        entries.extend(self.log.tail(controls, CONTROL_LOG_LEN).await?);
         if entries
             .iter()
             .any(|e| e.epoch.is_some() && e.epoch != head.epoch)
@@ -215,9 +226,15 @@ impl Mirror {
         state.epoch = head.epoch;
         state.cursor = head.cursor;
         let mut loaded = 0;
+        let mut restored = 0;
         for entry in entries {
             if entry.channel == Channel::Control {
-                continue; // Not applied by this version of the hub.
+                // Revocations still in force are kept; the streams end below anyway.
+                if let Some(action) = action_of(&entry) {
+                    self.control.restore(&action);
+                    restored += 1;
+                }
+                continue;
             }
             if let Some(record) = state.record(&entry) {
                 state.keep(entry.channel, record.0, record.1);
@@ -227,7 +244,7 @@ impl Mirror {
         self.fanout.disconnect_all();
         self.read_to.send_replace(state.cursor);
         drop(state);
-        tracing::info!(log = %self.log.describe(), loaded, "shared log mirrored");
+        tracing::info!(log = %self.log.describe(), loaded, control_actions = restored, "shared log mirrored");
         Ok(())
     }
 
@@ -268,7 +285,11 @@ impl Mirror {
             }
             state.cursor.set(entry.channel, entry.offset);
             if entry.channel == Channel::Control {
-                continue; // Not applied by this version of the hub.
+                // Applied in the log's order with the updates around it, never delivered.
+                if let Some(action) = action_of(&entry) {
+                    self.control.apply(&action);
+                }
+                continue;
             }
             if let Some((record, at)) = state.record(&entry) {
                 state.keep(entry.channel, record.clone(), at);
@@ -310,6 +331,20 @@ impl Mirror {
             (Some(ours), theirs) => theirs.as_ref() != Some(ours) || went_back,
         }
     }
+}
+
+/// The control action an entry of the control channel holds; `None` (and an error logged) for
+/// one that cannot be read.
+fn action_of(entry: &Entry) -> Option<Action> {
+    serde_json::from_slice(&entry.data)
+        .inspect_err(|error| {
+            tracing::error!(
+                entry.offset,
+                %error,
+                "unreadable control action in the shared log: skipped"
+            );
+        })
+        .ok()
 }
 
 impl State {

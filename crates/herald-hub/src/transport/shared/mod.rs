@@ -11,8 +11,11 @@
 //! and in `mirror`: the node's mirror of the log, the resume fence, gap and epoch handling,
 //! readiness and the publish path.
 //!
-//! Two channels: updates, and subscription events, each with its own bound, so that connecting
-//! and disconnecting subscribers never push updates out of the shared history.
+//! Three channels: updates, subscription events, and control actions, each with its own bound,
+//! so that connecting and disconnecting subscribers, or a backend ending streams and revoking
+//! tokens, never push updates out of the shared history. Control actions are applied by every
+//! node's mirror as it reads them (never delivered, never kept in history), and the revocations
+//! among them are applied again from the tail by a node that starts later.
 
 mod mirror;
 mod redis;
@@ -29,6 +32,7 @@ pub use self::redis::{RedisLog, RedisOptions};
 use self::registry::Registry;
 use super::stored::Stored;
 use super::{HistoryLimits, Since, Snapshot, Transport, TransportError};
+use crate::control::{Action, Applied, Control};
 use crate::fanout::Fanout;
 use crate::update::{Record, Update};
 
@@ -36,6 +40,11 @@ use crate::update::{Record, Update};
 /// a `503`, say) is answered as stored instead of being stored twice. Beyond it, the node's
 /// history still answers for every ID it holds.
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
+
+/// The fewest entries an engine keeps in the control channel: a node that starts reads the
+/// revocations still in force from its tail, so it holds at least as many as the default bound
+/// of the revocation list.
+pub const CONTROL_LOG_LEN: usize = 10_000;
 
 /// Which log of the engine an entry belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,11 +229,12 @@ impl SharedTransport {
         log: Arc<dyn SharedLog>,
         options: SharedOptions,
         fanout: Arc<Fanout>,
+        control: Arc<Control>,
     ) -> Result<SharedTransport, TransportError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             TransportError::Unavailable("a shared transport needs a tokio runtime".to_owned())
         })?;
-        let mirror = Arc::new(Mirror::new(log, options.limits, fanout));
+        let mirror = Arc::new(Mirror::new(log, options.limits, fanout, control));
         let registry = Arc::new(Registry::new(options.node.clone(), options.subscriptions));
         runtime.spawn(mirror::run(mirror.clone()));
         runtime.spawn(registry::run(registry.clone(), mirror.clone()));
@@ -247,11 +257,21 @@ impl SharedTransport {
         TransportError::Unavailable(format!("{}: {error}", self.mirror.log.describe()))
     }
 
-    /// Appends to the shared log within the publish timeout.
+    /// Appends an update to the shared log within the publish timeout.
     async fn append(&self, channel: Channel, update: &Update) -> Result<Appended, TransportError> {
         let data = serde_json::to_vec(&Stored::new(update, SystemTime::now()))
             .map_err(|e| TransportError::Storage(e.to_string()))?;
-        let append = self.mirror.log.append(channel, &update.id, data);
+        self.append_data(channel, &update.id, data).await
+    }
+
+    /// Appends an entry to the shared log within the publish timeout.
+    async fn append_data(
+        &self,
+        channel: Channel,
+        id: &str,
+        data: Vec<u8>,
+    ) -> Result<Appended, TransportError> {
+        let append = self.mirror.log.append(channel, id, data);
         match tokio::time::timeout(self.options.timeout, append).await {
             Ok(Ok(appended)) => Ok(appended),
             Ok(Err(error)) => Err(self.unavailable(error)),
@@ -282,6 +302,27 @@ impl SharedTransport {
                     .unwrap_or_else(|| Err(TransportError::DuplicateId(update.id)))
             }
         }
+    }
+
+    /// Appends the action to the control channel, then waits (at most the fence) for this
+    /// node's mirror to apply it, for its count.
+    async fn control_shared(&self, action: Action) -> Result<Applied, TransportError> {
+        if self.mirror.is_closed() {
+            return Err(TransportError::Closed);
+        }
+        let data =
+            serde_json::to_vec(&action).map_err(|e| TransportError::Storage(e.to_string()))?;
+        let (Appended::Stored(offset) | Appended::Duplicate(offset)) =
+            self.append_data(Channel::Control, &action.id, data).await?;
+        let mut target = Cursor::default();
+        target.set(Channel::Control, offset);
+        self.mirror.wait_for(target, self.options.fence).await;
+        let streams = self.mirror.control.result(&action.id);
+        Ok(Applied {
+            streams: streams.unwrap_or(0),
+            applied_here: streams.is_some(),
+            nodes: self.registry.nodes().max(1),
+        })
     }
 
     async fn snapshot_shared(&self, since: Since) -> Result<Snapshot, TransportError> {
@@ -315,6 +356,15 @@ impl Transport for SharedTransport {
             Record::new(0, update.clone())?;
             self.append(Channel::Events, &update).await.map(|_| ())
         })
+    }
+
+    fn control<'a>(
+        &'a self,
+        action: Action,
+        _control: &'a Control,
+    ) -> BoxFuture<'a, Result<Applied, TransportError>> {
+        // Applied by the mirror, with the node's control, when it reads the action back.
+        Box::pin(self.control_shared(action))
     }
 
     fn snapshot(&self, since: Since) -> BoxFuture<'_, Result<Snapshot, TransportError>> {

@@ -7,7 +7,8 @@
 //! blocking `XREAD` wakes the readers as fast, batches under load, and drops nothing.
 //!
 //! Keys share the hash tag `{<prefix>}`, so that a Redis Cluster keeps them in one slot:
-//! `{herald}:meta`, `{herald}:updates`, `{herald}:events`, `{herald}:id:<update ID>`, and for
+//! `{herald}:meta`, `{herald}:updates`, `{herald}:events`, `{herald}:control`,
+//! `{herald}:id:<update ID>`, and for
 //! the cluster's roll call `{herald}:nodes` and `{herald}:subs:<node>`.
 //!
 //! Connections: publishes, heads and tails share one multiplexed connection (reconnected by
@@ -23,7 +24,7 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, Script, Value};
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{Appended, Channel, Cursor, Entry, Head, LogError, SharedLog};
+use super::{Appended, CONTROL_LOG_LEN, Channel, Cursor, Entry, Head, LogError, SharedLog};
 
 /// Appends an entry: see the module documentation.
 ///
@@ -214,7 +215,10 @@ impl SharedLog for RedisLog {
             invocation
                 .arg(epoch)
                 .arg(channel.name())
-                .arg(self.stream_len())
+                .arg(match channel {
+                    Channel::Control => self.stream_len().max(CONTROL_LOG_LEN),
+                    _ => self.stream_len(),
+                })
                 .arg(data)
                 .arg(self.options.dedupe_window.as_secs().max(1));
             let (_epoch, offset, duplicate): (String, u64, u8) = invocation
