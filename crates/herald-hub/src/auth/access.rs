@@ -133,6 +133,10 @@ pub struct AccessClaims {
     pub issuer: String,
     /// `sub`, when present.
     pub subject: Option<String>,
+    /// `jti`, when present.
+    pub jti: Option<String>,
+    /// `iat` in whole seconds since the Unix epoch, when present.
+    pub issued_at: Option<u64>,
     /// `exp`: a subscription ends then.
     pub expires_at: SystemTime,
     /// The Mercure entries of `authorization_details`.
@@ -140,6 +144,15 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// Who the token says it is, as the control API selects and revokes by.
+    pub fn identity(&self) -> crate::fanout::Identity {
+        crate::fanout::Identity {
+            sub: self.subject.clone(),
+            jti: self.jti.clone(),
+            issued_at: self.issued_at,
+        }
+    }
+
     /// Every topic must be covered by a `publish` grant; otherwise `insufficient_scope`,
     /// naming the first topic refused.
     pub fn check_publish(&self, topics: &[impl AsRef<str>]) -> Result<(), AuthError> {
@@ -192,6 +205,10 @@ struct RawClaims {
     iss: Option<String>,
     #[serde(default)]
     sub: Option<serde_json::Value>,
+    #[serde(default)]
+    jti: Option<serde_json::Value>,
+    #[serde(default)]
+    iat: Option<serde_json::Value>,
     #[serde(default)]
     exp: Option<serde_json::Value>,
     #[serde(default)]
@@ -342,6 +359,11 @@ impl AccessTokens {
         Ok(AccessClaims {
             issuer: raw.iss.unwrap_or(issuer),
             subject: raw.sub.and_then(|s| s.as_str().map(str::to_owned)),
+            jti: raw.jti.and_then(|s| s.as_str().map(str::to_owned)),
+            issued_at: raw.iat.as_ref().and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            }),
             expires_at,
             grants,
         })

@@ -81,10 +81,10 @@ pub(super) async fn plan(
     );
     subscriber.generation = Generation::Modern;
     subscriber.payloads = payloads;
-    subscriber.identity = crate::fanout::Identity {
-        sub: claims.as_ref().and_then(|c| c.subject.clone()),
-        ..Default::default()
-    };
+    subscriber.identity = claims
+        .as_ref()
+        .map(AccessClaims::identity)
+        .unwrap_or_default();
     Ok(Plan {
         subscriber,
         requested,
@@ -92,17 +92,24 @@ pub(super) async fn plan(
     })
 }
 
-/// Verifies a Mercure 1.0 access token with the hub's trusted issuers.
+/// Verifies a Mercure 1.0 access token with the hub's trusted issuers, and refuses one revoked
+/// through the control API.
 pub(crate) async fn verify_access(
     state: &HubState,
     token: &str,
 ) -> Result<AccessClaims, AuthError> {
-    match state.authorizer.access() {
-        Some(access) => access.verify(token).await,
-        None => Err(AuthError::InvalidToken(
-            "this hub trusts no issuer of Mercure 1.0 access tokens".to_owned(),
-        )),
+    let claims = match state.authorizer.access() {
+        Some(access) => access.verify(token).await?,
+        None => {
+            return Err(AuthError::InvalidToken(
+                "this hub trusts no issuer of Mercure 1.0 access tokens".to_owned(),
+            ));
+        }
+    };
+    if state.control.is_revoked(&claims.identity()) {
+        return Err(AuthError::Revoked);
     }
+    Ok(claims)
 }
 
 fn first(params: &[(String, String)], name: &str) -> Option<String> {
