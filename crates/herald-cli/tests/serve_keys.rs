@@ -290,3 +290,78 @@ fn subscribers_verified_with_a_jwk_set_over_https() {
         "{plain:?}"
     );
 }
+
+/// Mercure 1.0 on the real binary: `--issuer ISS=KEY` (twice, one from a file) and
+/// `--audience`; the access token of each issuer publishes, a 0.x token of the same secret does
+/// not pass as 1.0, the metadata names both issuers; an issuer without an audience stops the
+/// start-up with the reason.
+#[test]
+fn issuers_and_audience_serve_mercure_1_0() {
+    const AUDIENCE: &str = "https://hub.example.com/.well-known/mercure";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("rsa.pem");
+    std::fs::write(&file, RSA_PUBLIC).expect("write");
+    let running = spawn_serve(
+        herald().args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--issuer",
+            "https://a.example=an issuer secret of 32 bytes or more",
+            "--issuer",
+            &format!("https://rsa.example=@{}", file.display()),
+            "--audience",
+            AUDIENCE,
+        ]),
+        1,
+    );
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 600;
+    let access = |alg: Algorithm, key: &EncodingKey, issuer: &str| {
+        let mut header = Header::new(alg);
+        header.typ = Some("at+jwt".to_owned());
+        let claims = serde_json::json!({
+            "iss": issuer, "aud": AUDIENCE, "exp": exp,
+            "authorization_details": [{"type": "https://mercure.rocks/authorization-detail",
+                "actions": ["publish"], "topics": [{"match": "t"}]}],
+        });
+        jsonwebtoken::encode(&header, &claims, key).expect("sign")
+    };
+    let secret = EncodingKey::from_secret(b"an issuer secret of 32 bytes or more");
+    let rsa = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("key");
+    for token in [
+        access(Algorithm::HS256, &secret, "https://a.example"),
+        access(Algorithm::RS256, &rsa, "https://rsa.example"),
+    ] {
+        let answer = publish_form(running.authority(), &token);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let crossed = access(Algorithm::HS256, &secret, "https://rsa.example");
+    let answer = publish_form(running.authority(), &crossed);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("invalid_token"), "{answer}");
+    let metadata = request(
+        running.authority(),
+        "GET /.well-known/oauth-protected-resource/.well-known/mercure HTTP/1.1",
+        "",
+    );
+    assert!(metadata.starts_with("HTTP/1.1 200"), "{metadata}");
+    assert!(
+        metadata.contains("\"https://a.example\"") && metadata.contains("\"https://rsa.example\""),
+        "{metadata}"
+    );
+
+    let output = run(herald().args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--issuer",
+        "https://a.example=secret",
+    ]));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--audience"), "{stderr}");
+}

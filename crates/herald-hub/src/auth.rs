@@ -1,5 +1,7 @@
-//! JWT authorization for the Mercure protocol (0.x): where a request's token is found, which
+//! JWT authorization for the Mercure protocol: where a request's token is found, which
 //! tokens the hub accepts, what their `mercure` claim allows, and how a refusal explains itself.
+//! Mercure 1.0's access tokens, with their trusted issuers and `authorization_details`
+//! grants, live in [`access`] and [`details`].
 //!
 //! The flow for one request is [`extract_token`] (header, then `authorization` query parameter,
 //! then cookie), [`check_publish_origin`] for a publish that authenticated with the cookie, then
@@ -9,7 +11,9 @@
 //! invalid token and 403 for a valid token (or request) without the right, and whose message and
 //! [`www_authenticate`](AuthError::www_authenticate) value say precisely why.
 
+pub mod access;
 mod claims;
+pub mod details;
 mod error;
 pub mod jwks;
 mod keys;
@@ -19,15 +23,18 @@ mod token;
 
 use std::fmt;
 
+pub use access::{AccessClaims, AccessTokens, IssuerKey, IssuerSetupError};
 pub use claims::{Claims, Grants};
 pub use error::AuthError;
 pub use jwks::{JwksError, KeyError, KeySet, KeySetBuilder};
-pub use keys::{AuthSetupError, Authorizer, KeyConfig};
+pub use keys::{AuthSetupError, Authorizer, KeyConfig, is_access_token};
 pub(crate) use token::origin_allowed;
-pub use token::{TokenSource, check_publish_origin, extract_token};
+pub use token::{TokenSource, check_publish_origin, extract_access_token, extract_token};
 
 /// The cookie the hub reads a token from unless configured otherwise.
 pub const DEFAULT_COOKIE_NAME: &str = "mercureAuthorization";
+/// The cookie a Mercure 1.0 request's access token is read from unless configured otherwise.
+pub const DEFAULT_ACCESS_TOKEN_COOKIE: &str = "__Secure-mercure_access_token";
 /// The most selectors a token may list in `publish` or in `subscribe`, as in the reference hub.
 pub const MAX_CLAIM_SELECTORS: usize = 1000;
 /// The realm named in `WWW-Authenticate` challenges.

@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 
 /// The reference hub's default cookie name.
 pub const DEFAULT_COOKIE_NAME: &str = crate::auth::DEFAULT_COOKIE_NAME;
+/// The default cookie of Mercure 1.0 access tokens.
+pub const DEFAULT_ACCESS_TOKEN_COOKIE: &str = crate::auth::DEFAULT_ACCESS_TOKEN_COOKIE;
+/// The URL relative URL patterns and topics resolve against when `audience` gives none.
+pub const DEFAULT_HUB_URL: &str = "https://localhost/.well-known/mercure";
+
+pub use crate::auth::IssuerKey;
+pub use crate::protocol::Protocol;
 
 /// A JWT verification key: a shared secret (HS256/384/512) or a PEM public key (RS*, ES*, EdDSA).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +45,19 @@ fn default_algorithm() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HubConfig {
+    /// Which generations of Mercure the hub serves: `0.x`, `1` or `both` (the default), each
+    /// request then read by what it carries.
+    pub protocol: Protocol,
+    /// Mercure 1.0: the trusted issuers of access tokens, each with its key (a secret, a PEM
+    /// public key, or a JWK Set URL); tokens are verified only with their own issuer's keys.
+    pub issuers: Vec<IssuerKey>,
+    /// Mercure 1.0: the hub's resource identifier (an absolute URL, e.g.
+    /// `https://hub.example.com/.well-known/mercure`), which access tokens must carry in `aud`.
+    /// Required with `issuers`; never derived from a request. It is also the URL relative URL
+    /// patterns and topics resolve against, and names the protected-resource metadata.
+    pub audience: Option<String>,
+    /// Mercure 1.0: the cookie an access token may come in.
+    pub access_token_cookie: String,
     /// Verifies publishers' tokens; without it the publish endpoint does not exist.
     pub publisher_jwt: Option<JwtKey>,
     /// Verifies subscribers' tokens; without it (and without `anonymous`) the subscribe endpoint
@@ -68,7 +88,7 @@ pub struct HubConfig {
     /// reconnections spread out.
     #[serde(with = "duration_text")]
     pub write_timeout: Duration,
-    /// The name of the cookie that may carry a token.
+    /// The name of the cookie that may carry a 0.x token.
     pub cookie_name: String,
     /// Origins allowed to publish with cookie authentication (`*` allows all).
     pub publish_origins: Vec<String>,
@@ -186,6 +206,10 @@ pub struct UiTokens {
 impl Default for HubConfig {
     fn default() -> HubConfig {
         HubConfig {
+            protocol: Protocol::Both,
+            issuers: Vec::new(),
+            audience: None,
+            access_token_cookie: DEFAULT_ACCESS_TOKEN_COOKIE.to_owned(),
             publisher_jwt: None,
             subscriber_jwt: None,
             publisher_jwks_url: None,
@@ -228,6 +252,27 @@ impl Default for HubConfig {
             public_metrics: true,
             ui_tokens: None,
         }
+    }
+}
+
+impl HubConfig {
+    /// The hub's URL, which relative URL patterns and topics resolve against: `audience` when
+    /// it is an absolute `http(s)` URL (its path completed with `/.well-known/mercure` when
+    /// empty), else [`DEFAULT_HUB_URL`].
+    pub fn hub_url(&self) -> url::Url {
+        let fallback = || url::Url::parse(DEFAULT_HUB_URL).expect("a valid URL");
+        let Some(mut url) = self
+            .audience
+            .as_deref()
+            .and_then(|a| url::Url::parse(a).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        else {
+            return fallback();
+        };
+        if url.path() == "/" || url.path().is_empty() {
+            url.set_path(crate::http::HUB_PATH);
+        }
+        url
     }
 }
 

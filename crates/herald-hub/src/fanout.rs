@@ -22,6 +22,7 @@ pub use queue::Queue;
 use queue::{Pushed, Slot};
 pub use ticks::{Clock, Heartbeats};
 
+use crate::protocol::Generation;
 use crate::topic::{TopicSelector, any_matches};
 use crate::update::Record;
 
@@ -30,12 +31,18 @@ use crate::update::Record;
 pub struct Subscriber {
     /// The subscriber's ID (`urn:uuid:<UUIDv4>`), shared by all its subscriptions.
     pub id: String,
-    /// The `topic` selectors it asked for, one subscription each.
+    /// The `topic` selectors (0.x) or `match*` matchers (1.0) it asked for, one subscription
+    /// each.
     pub selectors: Vec<TopicSelector>,
     /// The selectors of the private updates its token unlocks.
     pub private_selectors: Vec<TopicSelector>,
-    /// The `payload` of its token's `mercure` claim.
+    /// The `payload` of its token's `mercure` claim (0.x).
     pub payload: Option<serde_json::Value>,
+    /// The generation of the protocol it subscribed with.
+    pub generation: Generation,
+    /// 1.0: each subscription's payload, from the first `subscribe` grant matching its
+    /// matcher (in the order of `selectors`; empty for 0.x).
+    pub payloads: Vec<Option<serde_json::Value>>,
     /// Who its token says it is (empty for an anonymous subscriber).
     pub identity: Identity,
 }
@@ -53,6 +60,24 @@ pub struct Identity {
 }
 
 impl Subscriber {
+    /// A 0.x subscriber with these selectors, unlocking the private updates of
+    /// `private_selectors`.
+    pub fn new(
+        id: String,
+        selectors: Vec<TopicSelector>,
+        private_selectors: Vec<TopicSelector>,
+    ) -> Subscriber {
+        Subscriber {
+            id,
+            selectors,
+            private_selectors,
+            payload: None,
+            generation: Generation::Legacy,
+            payloads: Vec::new(),
+            identity: Identity::default(),
+        }
+    }
+
     /// Whether `record` should reach this subscriber: a topic matches a selector, and a private
     /// update also needs a topic matching one of the token's subscribe selectors.
     pub fn wants(&self, record: &Record) -> bool {
@@ -60,8 +85,19 @@ impl Subscriber {
     }
 
     /// Whether this subscriber is authorised for `record` (public, or unlocked by its token).
+    /// The subscription events of one generation never reach a subscriber of the other.
     pub fn may_see(&self, record: &Record) -> bool {
-        !record.is_private() || any_matches(&self.private_selectors, record.topics())
+        !record.is_private()
+            || (any_matches(&self.private_selectors, record.topics())
+                && crate::subscriptions::same_generation(record.topics(), self.generation))
+    }
+
+    /// The payload of subscription `index` (0.x: the token's, the same for all).
+    pub fn payload_of(&self, index: usize) -> Option<&serde_json::Value> {
+        match self.generation {
+            Generation::Legacy => self.payload.as_ref(),
+            Generation::Modern => self.payloads.get(index).and_then(Option::as_ref),
+        }
     }
 }
 
@@ -82,19 +118,17 @@ struct Registry {
     /// it repeats).
     entries: HashMap<u64, (Arc<Entry>, Vec<Option<usize>>)>,
     exact: HashMap<String, Slab<Arc<Entry>>>,
-    patterns: HashMap<String, (TopicSelector, Slab<Arc<Entry>>)>,
+    /// Templates, URL patterns and `*`, by selector (a template and a URL pattern may share
+    /// a text).
+    patterns: HashMap<TopicSelector, Slab<Arc<Entry>>>,
     /// [`Fanout::close_all`] ran: the hub is shutting down and takes no new subscriber.
     closed: bool,
 }
 
 impl Registry {
     fn list(&mut self, selector: &TopicSelector) -> &mut Slab<Arc<Entry>> {
-        if selector.is_wildcard() || selector.is_template() {
-            &mut self
-                .patterns
-                .entry(selector.as_str().to_owned())
-                .or_insert_with(|| (selector.clone(), Slab::new()))
-                .1
+        if selector.is_pattern() {
+            self.patterns.entry(selector.clone()).or_default()
         } else {
             self.exact.entry(selector.as_str().to_owned()).or_default()
         }
@@ -103,11 +137,11 @@ impl Registry {
     /// Takes `place` out of `selector`'s list, and drops the list once empty.
     fn leave(&mut self, selector: &TopicSelector, place: usize) {
         let text = selector.as_str();
-        if selector.is_wildcard() || selector.is_template() {
-            if let Some((_, list)) = self.patterns.get_mut(text) {
+        if selector.is_pattern() {
+            if let Some(list) = self.patterns.get_mut(selector) {
                 list.try_remove(place);
                 if list.is_empty() {
-                    self.patterns.remove(text);
+                    self.patterns.remove(selector);
                 }
             }
         } else if let Some(list) = self.exact.get_mut(text) {
@@ -270,7 +304,7 @@ impl Fanout {
             .selectors
             .iter()
             .map(|selector| {
-                seen.insert(selector.as_str())
+                seen.insert(selector.identity())
                     .then(|| registry.list(selector).insert(entry.clone()))
             })
             .collect();
@@ -385,7 +419,7 @@ impl Fanout {
                     lists.push(found);
                 }
             }
-            for (selector, found) in registry.patterns.values() {
+            for (selector, found) in &registry.patterns {
                 if topics.iter().any(|t| selector.matches(t)) {
                     lists.push(found);
                 }

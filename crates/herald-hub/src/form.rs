@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::protocol::{Generation, is_clean_text};
 use crate::update::{Update, generate_id};
 
 /// The hub's reserved URL path, which no topic may contain.
@@ -19,6 +20,9 @@ pub enum FormError {
     /// A topic lies in the hub's reserved namespace (`403`).
     #[error("{0}")]
     Reserved(String),
+    /// Mercure 1.0: more topics than the limit, or an ID longer than it (`413`).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl FormError {
@@ -46,6 +50,28 @@ impl Default for FormLimits {
     }
 }
 
+/// Which generation's rules a publish form is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRules<'a> {
+    /// The request's generation: 1.0 refuses with `400` what 0.x refuses with `403` (a topic
+    /// in the hub's namespace), and also refuses the topic `*`, control and format characters
+    /// in topics, IDs and types, the type `mercure`, and a `retry` that is not ASCII digits.
+    pub generation: Generation,
+    /// The hub's URL when the hub serves Mercure 1.0: a 1.0 update's topics are then also
+    /// checked against its namespace after resolution and normalisation, and the type
+    /// `mercure` (1.0's subscription events) is refused in both generations, so that no
+    /// publisher, 0.x ones included, can forge a subscription event for 1.0 subscribers.
+    pub modern_hub: Option<&'a url::Url>,
+}
+
+impl PublishRules<'_> {
+    /// Mercure 0.x alone, as the reference hub checks a form.
+    pub const LEGACY: PublishRules<'static> = PublishRules {
+        generation: Generation::Legacy,
+        modern_hub: None,
+    };
+}
+
 /// Reads and validates a publish form (A5 #18, #21): `content_type` is the request's
 /// `Content-Type`, `body` its bytes, checked against `limits`.
 pub fn parse_publish_form(
@@ -53,6 +79,17 @@ pub fn parse_publish_form(
     body: &[u8],
     limits: &FormLimits,
 ) -> Result<Update, FormError> {
+    parse_publish_form_with(content_type, body, limits, &PublishRules::LEGACY)
+}
+
+/// Like [`parse_publish_form`], held to the rules of a generation (B52).
+pub fn parse_publish_form_with(
+    content_type: Option<&str>,
+    body: &[u8],
+    limits: &FormLimits,
+    rules: &PublishRules<'_>,
+) -> Result<Update, FormError> {
+    let modern = rules.generation == Generation::Modern;
     let max_topics = limits.max_topics;
     let is_form = content_type
         .and_then(|v| v.split(';').next())
@@ -84,30 +121,74 @@ pub fn parse_publish_form(
         return Err(FormError::invalid(r#"Missing "topic" parameter"#));
     }
     if topics.len() > max_topics {
-        return Err(FormError::invalid(format!(
-            "Too many \"topic\" parameters: at most {max_topics}"
-        )));
+        let message = format!("Too many \"topic\" parameters: at most {max_topics}");
+        return Err(if modern {
+            FormError::TooLarge(message)
+        } else {
+            FormError::Invalid(message)
+        });
     }
-    if let Some(topic) = topics.iter().find(|t| t.contains(HUB_PATH)) {
-        return Err(FormError::Reserved(format!(
-            "topic {topic:?} is in the hub's reserved namespace {HUB_PATH}"
-        )));
+    if modern {
+        if let Some(topic) = topics.iter().find(|t| !is_clean_text(t)) {
+            return Err(FormError::invalid(format!(
+                "Invalid \"topic\" parameter {topic:?}: it holds a control or format character"
+            )));
+        }
+        if topics.iter().any(|t| t == "*") {
+            return Err(FormError::invalid(
+                r#"Invalid "topic" parameter: "*" is the wildcard of matchers, not a topic"#,
+            ));
+        }
+    }
+    if let Some(topic) = topics.iter().find(|t| match (modern, rules.modern_hub) {
+        (true, Some(hub)) => in_namespace(t, hub),
+        _ => t.contains(HUB_PATH),
+    }) {
+        let message = format!("topic {topic:?} is in the hub's reserved namespace {HUB_PATH}");
+        return Err(if modern {
+            FormError::Invalid(message)
+        } else {
+            FormError::Reserved(message)
+        });
     }
     let retry = match retry.filter(|r| !r.is_empty()) {
         Some(text) => Some(Duration::from_millis(
             text.parse::<u64>()
-                .map_err(|_| FormError::invalid(r#"Invalid "retry" parameter"#))?,
+                .ok()
+                .filter(|_| !modern || text.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| FormError::invalid(r#"Invalid "retry" parameter"#))?,
         )),
         None => None,
     };
     let has_control = |s: &str| s.contains(['\0', '\r', '\n']);
     let id = id.filter(|i| !i.is_empty());
     if let Some(id) = &id {
+        if modern && id.len() > limits.max_id_size {
+            return Err(FormError::TooLarge(format!(
+                r#"Invalid "id" parameter: it is {} bytes; the hub accepts at most {} (max-id-size)"#,
+                id.len(),
+                limits.max_id_size
+            )));
+        }
         check_id(id, limits.max_id_size)?;
     }
     if event_type.as_deref().is_some_and(has_control) {
         return Err(FormError::invalid(
             r#"Invalid "type" parameter: it contains NUL, CR or LF"#,
+        ));
+    }
+    if modern
+        && (id.as_deref().is_some_and(|i| !is_clean_text(i))
+            || event_type.as_deref().is_some_and(|t| !is_clean_text(t)))
+    {
+        return Err(FormError::invalid(
+            r#"Invalid "id" or "type" parameter: it holds a control or format character"#,
+        ));
+    }
+    if rules.modern_hub.is_some() && event_type.as_deref() == Some(crate::subscriptions::EVENT_TYPE)
+    {
+        return Err(FormError::invalid(
+            r#"Invalid "type" parameter: "mercure" is the type of Mercure 1.0's subscription events"#,
         ));
     }
     Ok(Update {
@@ -118,6 +199,45 @@ pub fn parse_publish_form(
         retry,
         private,
     })
+}
+
+/// Whether `topic`, resolved against the hub's URL, with dot segments removed and
+/// percent-encoded unreserved characters decoded, lies at the hub's path or under it, or
+/// holds the hub's path as a run of whole segments.
+fn in_namespace(topic: &str, hub: &url::Url) -> bool {
+    let Ok(resolved) = url::Url::options().base_url(Some(hub)).parse(topic) else {
+        return false;
+    };
+    let path = decode_unreserved(resolved.path());
+    // Decoding may reveal dot segments (`%2E%2E`): resolve once more.
+    let path = hub.join(&path).map_or(path, |url| url.path().to_owned());
+    let reserved = hub.path().trim_end_matches('/');
+    path == reserved
+        || path.starts_with(&format!("{reserved}/"))
+        || path.contains(&format!("{reserved}/"))
+        || path.ends_with(reserved)
+}
+
+/// Decodes the percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`) of a path.
+fn decode_unreserved(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = path.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+            && (byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+        {
+            out.push(char::from(byte));
+            i += 3;
+            continue;
+        }
+        let c = path[i..].chars().next().unwrap_or('\u{fffd}');
+        out.push(c);
+        i += c.len_utf8().max(1);
+    }
+    out
 }
 
 /// Refuses an update ID that a subscriber could not resume from: one that the `id` field of
@@ -256,5 +376,69 @@ mod tests {
             parse_publish_form(FORM, b"topic=/.well-known/mercure/x", &TWO),
             Err(FormError::Reserved(_))
         ));
+    }
+
+    fn modern(body: &str) -> Result<Update, FormError> {
+        let hub = url::Url::parse("https://hub.example.com/.well-known/mercure").expect("url");
+        let rules = PublishRules {
+            generation: Generation::Modern,
+            modern_hub: Some(&hub),
+        };
+        parse_publish_form_with(FORM, body.as_bytes(), &FormLimits::default(), &rules)
+    }
+
+    #[test]
+    fn b52_reserved_topics_are_400_after_normalisation() {
+        for topic in [
+            "/.well-known/mercure/subscriptions/foo",
+            "https://example.com/.well-known/mercure/subscriptions/foo",
+            "foo/.well-known/mercure/bar",
+            "/.well-known/./mercure/subscriptions/x",
+            "/.well-known/x/../mercure",
+            "/.well-known/%6Dercure/subscriptions",
+            "/.well-known/x/%2E%2E/mercure/y",
+            "mercure/subscriptions/x",
+        ] {
+            let body = format!(
+                "topic={}",
+                percent_encoding::utf8_percent_encode(topic, percent_encoding::NON_ALPHANUMERIC)
+            );
+            assert!(
+                matches!(modern(&body), Err(FormError::Invalid(_))),
+                "{topic} must be refused with 400"
+            );
+        }
+        assert!(modern("topic=https://example.com/mercure").is_ok());
+        assert!(modern("topic=/.well-known/mercurex").is_ok());
+    }
+
+    #[test]
+    fn b52_modern_field_rules() {
+        assert!(modern("topic=*").is_err(), "the wildcard is no topic");
+        assert!(modern("topic=a%E2%80%8Bb").is_err(), "a format character");
+        assert!(modern("topic=a%00").is_err(), "NUL");
+        assert!(modern("topic=a&type=mercure").is_err());
+        assert!(modern("topic=a&type=a%C2%85").is_err(), "a C1 control");
+        assert!(modern("topic=a&id=%E2%80%AEx").is_err());
+        assert!(
+            modern("topic=a&retry=%2B5").is_err(),
+            "retry is ASCII digits only"
+        );
+        assert!(parse_publish_form(FORM, b"topic=a&retry=%2B5", &FormLimits::default()).is_ok());
+        assert!(modern("topic=a&id=earliest").is_err());
+        let many = "topic=a&".repeat(1001);
+        assert!(
+            matches!(modern(&many), Err(FormError::TooLarge(_))),
+            "B49: 413"
+        );
+        assert!(matches!(
+            parse_publish_form(FORM, many.as_bytes(), &FormLimits::default()),
+            Err(FormError::Invalid(_))
+        ));
+        let long = format!("topic=a&id={}", "x".repeat(1025));
+        assert!(matches!(modern(&long), Err(FormError::TooLarge(_))));
+        let update = modern("topic=a&private=&unknown=1&retry=7").expect("valid");
+        assert!(update.private, "presence alone makes it private");
+        assert_eq!(update.retry, Some(Duration::from_millis(7)));
     }
 }

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::auth::{AuthSetupError, Authorizer, JwksError, KeyConfig, KeySet, Role};
+use crate::auth::{
+    AccessTokens, AuthSetupError, Authorizer, IssuerSetupError, JwksError, KeyConfig, KeySet, Role,
+};
 use crate::config::{HubConfig, JwtKey};
 use crate::control::Control;
 use crate::fanout::Fanout;
 use crate::http::limits::PublishRate;
 use crate::http::refusal_log::RefusalLog;
 use crate::metrics::Metrics;
+use crate::protocol::Protocol;
 use crate::server::Server;
 use crate::transport::shared::{DEDUPE_WINDOW, RedisLog, RedisOptions, SharedLog};
 use crate::transport::{
@@ -33,6 +36,9 @@ pub enum HubError {
     /// A JWK Set URL is unusable.
     #[error(transparent)]
     Jwks(#[from] JwksError),
+    /// A trusted issuer (Mercure 1.0) is unusable.
+    #[error(transparent)]
+    Issuer(#[from] IssuerSetupError),
     /// The history store cannot be opened.
     #[error("cannot open the history store in {}: {reason}", dir.display())]
     Storage {
@@ -60,6 +66,8 @@ pub(crate) struct HubState {
     pub(crate) metrics: Metrics,
     pub(crate) publish_rate: PublishRate,
     pub(crate) refusal_log: RefusalLog,
+    /// The hub's URL: what relative URL patterns and topics resolve against (Mercure 1.0).
+    pub(crate) hub_url: url::Url,
 }
 
 /// A Mercure hub. Cloning is cheap and shares the hub.
@@ -114,7 +122,63 @@ fn authorizer(config: &HubConfig) -> Result<Authorizer, HubError> {
             .build()?;
         authorizer = authorizer.key_set(role, set);
     }
-    Ok(authorizer)
+    if config.protocol == Protocol::Both {
+        authorizer = authorizer.refusing_access_tokens();
+    }
+    if config.protocol == Protocol::Modern
+        && let Some(setting) = [
+            ("publisher_jwt", config.publisher_jwt.is_some()),
+            ("subscriber_jwt", config.subscriber_jwt.is_some()),
+            ("publisher_jwks_url", config.publisher_jwks_url.is_some()),
+            ("subscriber_jwks_url", config.subscriber_jwks_url.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
+    {
+        return Err(HubError::Config(format!(
+            "{setting} verifies Mercure 0.x tokens, which a hub serving protocol 1 only never \
+             accepts: configure trusted issuers (--issuer ISS=KEY) instead, or serve both \
+             generations (--protocol both)"
+        )));
+    }
+    if config.issuers.is_empty() {
+        return Ok(authorizer);
+    }
+    if config.protocol == Protocol::Legacy {
+        return Err(HubError::Config(
+            "trusted issuers (--issuer) verify Mercure 1.0 access tokens, which a hub serving \
+             protocol 0.x never accepts: use --protocol 1 or both"
+                .to_owned(),
+        ));
+    }
+    let audience = check_audience(config.audience.as_deref())?;
+    let access = AccessTokens::new(
+        &config.issuers,
+        audience,
+        config.hub_url(),
+        config.jwks_refresh,
+    )?;
+    Ok(authorizer.access_tokens(access))
+}
+
+/// The resource identifier tokens must carry: set, and an absolute `http(s)` URL.
+fn check_audience(audience: Option<&str>) -> Result<&str, HubError> {
+    let Some(audience) = audience else {
+        return Err(IssuerSetupError::Audience(
+            "trusted issuers need the hub's resource identifier, which their tokens carry in \
+             `aud`: set --audience (e.g. https://hub.example.com/.well-known/mercure)"
+                .to_owned(),
+        )
+        .into());
+    };
+    match url::Url::parse(audience) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.has_host() => Ok(audience),
+        _ => Err(IssuerSetupError::Audience(format!(
+            "--audience {audience:?} is not an absolute https:// URL (the hub's resource \
+             identifier, e.g. https://hub.example.com/.well-known/mercure)"
+        ))
+        .into()),
+    }
 }
 
 /// Opens the durable history in `dir`, with an error that names the directory.
@@ -175,6 +239,7 @@ impl Hub {
             age: config.history_age,
         };
         let transport = transport(&config, limits, &fanout, &control)?;
+        let hub_url = config.hub_url();
         Ok(Hub {
             state: Arc::new(HubState {
                 config,
@@ -185,6 +250,7 @@ impl Hub {
                 metrics,
                 publish_rate,
                 refusal_log: RefusalLog::default(),
+                hub_url,
             }),
         })
     }
@@ -202,6 +268,18 @@ impl Hub {
     /// Fetches every JWK Set the hub verifies tokens with, and logs how it went: a hub that
     /// starts before its identity provider still starts, and fetches again on demand.
     pub async fn fetch_key_sets(&self) {
+        if let Some(access) = self.state.authorizer.access() {
+            for (issuer, set) in access.key_sets() {
+                match set.refresh().await {
+                    Ok(keys) => tracing::info!(issuer, url = set.url(), keys, "JWK Set fetched"),
+                    Err(error) => tracing::warn!(
+                        issuer,
+                        %error,
+                        "JWK Set not fetched: the issuer's tokens are refused until a fetch succeeds"
+                    ),
+                }
+            }
+        }
         for role in [Role::Publisher, Role::Subscriber] {
             let Some(set) = self.state.authorizer.jwks(role) else {
                 continue;

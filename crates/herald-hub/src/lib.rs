@@ -1,6 +1,7 @@
-//! A Server-Sent Events push hub speaking the Mercure protocol (0.x): backends publish with one
-//! HTTP POST, browsers subscribe with `EventSource`, and each subscriber sees only what its token
-//! allows.
+//! A Server-Sent Events push hub speaking the Mercure protocol, both generations from one hub
+//! ([`protocol`]): 0.x (draft-07, what deployed clients speak) and 1.0 (draft-08). Backends
+//! publish with one HTTP POST, browsers subscribe with `EventSource`, and each subscriber sees
+//! only what its token allows.
 //!
 //! How an update travels: `POST /.well-known/mercure` is authorized ([`auth`]) and validated
 //! into an [`Update`], encoded once into shared bytes ([`update::Record`]), stored by the
@@ -57,6 +58,7 @@ pub mod form;
 mod http;
 mod hub;
 mod metrics;
+pub mod protocol;
 mod replay;
 pub mod server;
 mod subscriptions;

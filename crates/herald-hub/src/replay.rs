@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::fanout::Subscriber;
+use crate::protocol::Generation;
 use crate::topic::TopicSelector;
 use crate::transport::{Since, Snapshot, Start, Transport, TransportError};
 use crate::update::Record;
@@ -54,7 +55,7 @@ impl<'a> Matcher<'a> {
         for selector in selectors {
             if selector.is_wildcard() {
                 matcher.wildcard = true;
-            } else if selector.is_template() {
+            } else if selector.is_pattern() {
                 matcher.templates.push(selector);
             } else {
                 matcher.exact.insert(selector.as_str());
@@ -76,6 +77,7 @@ impl<'a> Matcher<'a> {
 struct View<'a> {
     selected: Matcher<'a>,
     unlocked: Matcher<'a>,
+    generation: Generation,
 }
 
 impl<'a> View<'a> {
@@ -83,11 +85,14 @@ impl<'a> View<'a> {
         View {
             selected: Matcher::new(&subscriber.selectors),
             unlocked: Matcher::new(&subscriber.private_selectors),
+            generation: subscriber.generation,
         }
     }
 
     fn may_see(&self, record: &Record) -> bool {
-        !record.is_private() || self.unlocked.matches(record.topics())
+        !record.is_private()
+            || (self.unlocked.matches(record.topics())
+                && crate::subscriptions::same_generation(record.topics(), self.generation))
     }
 
     fn wants(&self, record: &Record) -> bool {

@@ -16,6 +16,25 @@ pub(crate) struct Keys {
     pub(crate) subscriber: Option<JwtKey>,
     pub(crate) publisher_jwks_url: Option<String>,
     pub(crate) subscriber_jwks_url: Option<String>,
+    /// Mercure 1.0's trusted issuers with their keys.
+    pub(crate) issuers: Vec<herald_hub::config::IssuerKey>,
+}
+
+/// `ISS=KEY` as `--issuer` takes it; `KEY` may be `@path` to a file holding it.
+fn issuer(text: &str) -> anyhow::Result<herald_hub::config::IssuerKey> {
+    let Some((issuer, key)) = text.split_once('=') else {
+        bail!(
+            "--issuer {text:?}: expected ISS=KEY (the issuer as tokens spell it in `iss`, then its secret, PEM public key, https:// JWK Set URL, or @path to a file)"
+        );
+    };
+    let key = match key.strip_prefix('@') {
+        Some(path) => read(Path::new(path), "issuer key file")?,
+        None => given(key, "issuer")?,
+    };
+    Ok(herald_hub::config::IssuerKey {
+        issuer: issuer.to_owned(),
+        key,
+    })
 }
 
 /// One role's settings, with the names that error messages give them.
@@ -88,6 +107,11 @@ impl Keys {
             };
             *key = text.map(|text| JwtKey::new(text, alg));
         }
+        keys.issuers = settings
+            .issuer
+            .iter()
+            .map(|text| issuer(text))
+            .collect::<anyhow::Result<_>>()?;
         Ok(keys)
     }
 }
@@ -155,5 +179,34 @@ mod tests {
         };
         let error = Keys::resolve(&both).expect_err("both").to_string();
         assert!(error.contains("only one of publisher-jwt-key"), "{error}");
+    }
+
+    #[test]
+    fn issuers_are_iss_equals_key_with_files_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("key.pem");
+        std::fs::write(
+            &file,
+            "-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----\n",
+        )
+        .expect("write");
+        let settings = Settings {
+            issuer: vec![
+                "https://a.example=se=cret".into(),
+                format!("https://b.example=@{}", file.display()),
+            ],
+            ..Settings::default()
+        };
+        let keys = Keys::resolve(&settings).expect("keys");
+        assert_eq!(keys.issuers[0].issuer, "https://a.example");
+        assert_eq!(keys.issuers[0].key, "se=cret", "split at the first `=`");
+        assert!(keys.issuers[1].key.ends_with("-----END PUBLIC KEY-----"));
+        for bad in ["no-equals-sign", "https://a.example= "] {
+            let settings = Settings {
+                issuer: vec![bad.into()],
+                ..Settings::default()
+            };
+            assert!(Keys::resolve(&settings).is_err(), "{bad}");
+        }
     }
 }

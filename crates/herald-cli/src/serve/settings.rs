@@ -75,6 +75,25 @@ where
     })
 }
 
+/// Issuers in the file: a list of `ISS=KEY` (or one), or a table of issuer = key.
+fn issuers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+        Table(std::collections::BTreeMap<String, String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::One(one) => vec![one],
+        Raw::Many(many) => many,
+        Raw::Table(table) => table
+            .into_iter()
+            .map(|(issuer, key)| format!("{issuer}={key}"))
+            .collect(),
+    })
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -111,6 +130,27 @@ pub(crate) struct Settings {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "HERALD_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Which generations of Mercure to serve: 0.x (topic=, the mercure claim), 1 (draft-08:
+    /// match=, at+jwt access tokens) or both, each request read by what it carries
+    /// [default: both].
+    #[arg(long, env = "HERALD_PROTOCOL")]
+    pub(crate) protocol: Option<herald_hub::config::Protocol>,
+    /// Mercure 1.0: a trusted issuer of access tokens and its key, ISS=KEY, where KEY is a
+    /// secret, a PEM public key, an https:// JWK Set URL, or @path to a file holding the key;
+    /// repeatable. In the file, a list of ISS=KEY or a table of issuer = key. Needs
+    /// --audience.
+    #[arg(long, env = "HERALD_ISSUER", hide_env_values = true)]
+    #[serde(deserialize_with = "issuers", skip_serializing_if = "Vec::is_empty")]
+    pub(crate) issuer: Vec<String>,
+    /// Mercure 1.0: the hub's resource identifier, an absolute URL such as
+    /// https://hub.example.com/.well-known/mercure, which access tokens must carry in `aud`
+    /// (never derived from a request).
+    #[arg(long, env = "HERALD_AUDIENCE")]
+    pub(crate) audience: Option<String>,
+    /// Mercure 1.0: the cookie an access token may come in [default:
+    /// __Secure-mercure_access_token].
+    #[arg(long, env = "HERALD_ACCESS_TOKEN_COOKIE")]
+    pub(crate) access_token_cookie: Option<String>,
     /// Key verifying both publishers' and subscribers' tokens (a secret, or a PEM public key:
     /// `--jwt-key "$(cat key.pem)"`).
     #[arg(
@@ -349,7 +389,7 @@ impl Settings {
     pub(crate) fn or(self, file: Settings) -> Settings {
         let flags = self;
         merge!(flags, file;
-            options: metrics_addr, public_metrics, tls_cert, tls_key, jwt_key, jwt_key_file,
+            options: protocol, audience, access_token_cookie, metrics_addr, public_metrics, tls_cert, tls_key, jwt_key, jwt_key_file,
                 jwt_alg, publisher_jwt_key, publisher_jwt_key_file, publisher_jwt_alg,
                 publisher_jwks_url, subscriber_jwt_key, subscriber_jwt_key_file,
                 subscriber_jwt_alg, subscriber_jwks_url, jwks_refresh, anonymous, subscriptions,
@@ -360,7 +400,7 @@ impl Settings {
                 max_update_size, max_url_size, max_header_size, publish_rate, max_revocations,
                 revocation_ttl, send_timeout, flush_interval,
                 grace_period, log_format, ui;
-            lists: addr, publish_origin, cors_origin)
+            lists: addr, publish_origin, cors_origin, issuer)
     }
 
     /// Whether any key material is configured (even an empty one, which is then refused):
@@ -374,6 +414,7 @@ impl Settings {
             || self.subscriber_jwt_key.is_some()
             || self.subscriber_jwt_key_file.is_some()
             || self.subscriber_jwks_url.is_some()
+            || !self.issuer.is_empty()
     }
 
     /// What development mode turns on where nothing says otherwise: anonymous subscribers,
@@ -397,6 +438,8 @@ impl Settings {
         let defaults = Settings {
             addr: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
             public_metrics: Some(self.metrics_addr.is_none()),
+            protocol: Some(hub.protocol),
+            access_token_cookie: Some(hub.access_token_cookie.clone()),
             jwt_alg: Some("HS256".to_owned()),
             jwks_refresh: Some(Span(hub.jwks_refresh)),
             anonymous: Some(hub.anonymous),
@@ -446,6 +489,14 @@ impl Settings {
                 *key = Some(MASK.to_owned());
             }
         }
+        for issuer in &mut shown.issuer {
+            if let Some((name, key)) = issuer.split_once('=')
+                && !key.starts_with("https://")
+                && !key.starts_with('@')
+            {
+                *issuer = format!("{name}={MASK}");
+            }
+        }
         if let Some(transport) = &mut shown.transport
             && let Ok(mut url) = url::Url::parse(transport)
             && url.password().is_some()
@@ -464,6 +515,13 @@ impl Settings {
         let d = HubConfig::default();
         let span = |value: Option<Span>, default: Duration| value.map_or(default, |s| s.0);
         Ok(HubConfig {
+            protocol: self.protocol.unwrap_or(d.protocol),
+            issuers: keys.issuers,
+            audience: self.audience.clone(),
+            access_token_cookie: self
+                .access_token_cookie
+                .clone()
+                .unwrap_or(d.access_token_cookie.clone()),
             publisher_jwt: keys.publisher,
             subscriber_jwt: keys.subscriber,
             publisher_jwks_url: keys.publisher_jwks_url,

@@ -348,3 +348,58 @@ async fn debug_page_replays_from_earliest() {
     );
     browser.quit().await;
 }
+
+/// The page subscribes in Mercure 1.0 too: a URL pattern, resumed with `last_event_id` from
+/// the earliest update, and the subscription's `EventSource` URL speaks 1.0 only.
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_page_subscribes_in_mercure_1_0() {
+    let Some(browser) = launch("debug_page_1_0", &[]).await else {
+        return;
+    };
+    let hub = DevHub::start(&[]);
+    crate::publish(
+        &hub.hub(),
+        &hub.publisher_token,
+        "before",
+        &["--id", "v1-before"],
+    )
+    .await;
+    open_page(&browser, &hub).await;
+    browser
+        .run(
+            "const p = document.getElementById('sub-protocol'); p.value = '1'; \
+             p.dispatchEvent(new Event('change')); \
+             const t = document.getElementById('sub-match-type'); t.value = 'urlpattern';",
+            Vec::new(),
+        )
+        .await;
+    fill(&browser, "sub-topics", "https://example.com/books/:id").await;
+    field(&browser, "sub-earliest").await.click().await.unwrap();
+    let ids = connect_and_log_until(&browser, "v1-before").await;
+    assert_eq!(ids, serde_json::json!(["v1-before"]));
+    let url = browser
+        .run("return page.source.url;", Vec::new())
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.contains("match_urlpattern=") && url.contains("last_event_id=earliest"),
+        "{url}"
+    );
+    assert!(
+        !url.contains("topic=") && !url.contains("authorization="),
+        "no 0.x parameter, no token in the URL: {url}"
+    );
+    crate::publish(
+        &hub.hub(),
+        &hub.publisher_token,
+        "live",
+        &["--id", "v1-live"],
+    )
+    .await;
+    browser
+        .until("document.querySelector('#log tr[data-id=\"v1-live\"]')")
+        .await;
+    browser.quit().await;
+}

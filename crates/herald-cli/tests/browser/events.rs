@@ -101,3 +101,47 @@ async fn cut_streams_resume_with_last_event_id_and_every_update_arrives_once_in_
     assert!(errors.iter().all(|e| e["state"] == json!(0)), "{errors:?}");
     browser.quit().await;
 }
+
+/// A Mercure 1.0 subscription (`match_urlpattern=`, `last_event_id=`) through the native
+/// `EventSource`: the history after the given ID, then live updates, from a 0.x publisher.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mercure_1_0_subscription_resumes_and_receives() {
+    let Some(browser) = launch("mercure_1_0_subscription", &[]).await else {
+        return;
+    };
+    let hub = DevHub::start(&[]);
+    browser
+        .client
+        .goto(&format!("{}/healthz", hub.origin))
+        .await
+        .unwrap();
+    publish(&hub.hub(), &hub.publisher_token, "old", &["--id", "v1-0"]).await;
+    publish(
+        &hub.hub(),
+        &hub.publisher_token,
+        "missed",
+        &["--id", "v1-1"],
+    )
+    .await;
+    let url = format!(
+        "{}?match_urlpattern={}&last_event_id=v1-0",
+        hub.hub(),
+        crate::encode("https://example.com/books/:id")
+    );
+    subscribe(&browser, &[url], &[], false).await;
+    browser
+        .until("herald.sources[0].readyState === EventSource.OPEN")
+        .await;
+    publish(&hub.hub(), &hub.publisher_token, "live", &["--id", "v1-2"]).await;
+    browser.until("herald.got.length >= 2").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = received(&browser).await;
+    assert_eq!(
+        got,
+        vec![
+            json!({"source": 0, "listener": "message", "type": "message", "data": "missed", "id": "v1-1"}),
+            json!({"source": 0, "listener": "message", "type": "message", "data": "live", "id": "v1-2"}),
+        ]
+    );
+    browser.quit().await;
+}

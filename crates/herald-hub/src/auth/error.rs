@@ -98,6 +98,49 @@ pub enum AuthError {
     /// The `Referer` of a cookie-authenticated publish is not a URL.
     #[error("the Referer {0:?} is not a valid URL")]
     RefererUnparsable(String),
+    /// A Mercure 1.0 access token (`typ: at+jwt`) was presented with a 0.x request.
+    #[error(
+        "a Mercure 1.0 access token (typ at+jwt) cannot be used with a Mercure 0.x request; \
+         0.x takes a token with the mercure claim"
+    )]
+    AccessTokenOnLegacy,
+    /// A Mercure 1.0 request presented a token that is not an access token.
+    #[error(
+        "Mercure 1.0 takes an RFC 9068 access token: the token's header must say typ at+jwt \
+         (a token with the mercure claim is Mercure 0.x)"
+    )]
+    NotAccessToken,
+    /// The token's issuer is not trusted.
+    #[error("the token's issuer {0:?} is not trusted by this hub")]
+    UntrustedIssuer(String),
+    /// A required claim is missing.
+    #[error("the token has no `{0}` claim, which Mercure 1.0 requires")]
+    MissingClaim(String),
+    /// `aud` does not hold the hub's resource identifier.
+    #[error("the token's audience (aud) does not include this hub ({0})")]
+    WrongAudience(String),
+    /// The algorithm is not one the issuer's key allows.
+    #[error(
+        "the token is signed with {algorithm}, which the key of issuer {issuer:?} does not allow"
+    )]
+    AlgorithmNotForKey {
+        /// The token's `alg`.
+        algorithm: String,
+        /// The issuer.
+        issuer: String,
+    },
+    /// `authorization_details` is malformed.
+    #[error("invalid authorization_details: {0}")]
+    InvalidAuthorizationDetails(String),
+    /// The token grants no publishing.
+    #[error("the token has no publish grant in authorization_details: it may not publish")]
+    NoPublishGrant,
+    /// A Mercure 1.0 request carried a token in its URL.
+    #[error(
+        "Mercure 1.0 takes no token in the URL ({0}): send `Authorization: Bearer <token>` \
+         or the access-token cookie"
+    )]
+    TokenInUrl(&'static str),
     /// A cookie-authenticated publish came from an origin that may not publish.
     #[error("origin {origin:?} is not allowed to publish with the authorization cookie")]
     OriginNotAllowed {
@@ -113,6 +156,7 @@ impl AuthError {
         match self {
             AuthError::KeySetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::NoPublishRights
+            | AuthError::NoPublishGrant
             | AuthError::NotAllowedToPublish { .. }
             | AuthError::Forbidden(_)
             | AuthError::NoOrigin
@@ -132,12 +176,48 @@ impl AuthError {
             | AuthError::MalformedAuthorizationCookie { .. }
             | AuthError::NoOrigin
             | AuthError::RefererUnparsable(_)
+            | AuthError::TokenInUrl(_)
             | AuthError::OriginNotAllowed { .. } => "invalid_request",
             AuthError::NoPublishRights
+            | AuthError::NoPublishGrant
             | AuthError::NotAllowedToPublish { .. }
             | AuthError::Forbidden(_) => "insufficient_scope",
             _ => "invalid_token",
         }
+    }
+
+    /// The status of the refusal for a Mercure 1.0 request (draft-08, RFC 6750): 401 for a
+    /// missing or invalid token, 400 for a malformed presentation (header, cookie, a token in
+    /// the URL, a refused origin), 403 for a valid token without the grant, 503 when the keys
+    /// cannot be fetched.
+    pub fn status_modern(&self) -> StatusCode {
+        match self {
+            AuthError::KeySetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Missing => StatusCode::UNAUTHORIZED,
+            _ => match self.error_code() {
+                "invalid_request" => StatusCode::BAD_REQUEST,
+                "insufficient_scope" => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            },
+        }
+    }
+
+    /// The `WWW-Authenticate` value for a Mercure 1.0 request: without a token, the bare
+    /// challenge (`Bearer realm="mercure"`) pointing at the protected-resource metadata
+    /// (RFC 9728) when there is one; otherwise the RFC 6750 error, the metadata too.
+    pub fn www_authenticate_modern(&self, metadata: Option<&str>) -> String {
+        let mut value = format!("Bearer realm=\"{REALM}\"");
+        if *self != AuthError::Missing {
+            value.push_str(&format!(
+                ", error=\"{}\", error_description=\"{}\"",
+                self.error_code(),
+                describe(&self.to_string())
+            ));
+        }
+        if let Some(url) = metadata {
+            value.push_str(&format!(", resource_metadata=\"{}\"", describe(url)));
+        }
+        value
     }
 
     /// The `WWW-Authenticate` value for the refusal, e.g. `Bearer realm="mercure",

@@ -106,6 +106,11 @@ pub struct Authorizer {
     subscriber: Option<Verifier>,
     /// Clock leeway on `exp` and `nbf`, in seconds.
     leeway: u64,
+    /// Refuses Mercure 1.0 access tokens (`typ: at+jwt`): on a hub that serves both
+    /// generations, one never stands for a 0.x token.
+    refuse_access_tokens: bool,
+    /// The Mercure 1.0 access tokens' issuers, when the hub serves 1.0.
+    access: Option<super::access::AccessTokens>,
 }
 
 /// How one role's tokens are verified (two per hub, so the size difference does not matter).
@@ -164,7 +169,27 @@ impl Authorizer {
                 .map(|config| Verifier::new(Role::Subscriber, &config))
                 .transpose()?,
             leeway: 0,
+            refuse_access_tokens: false,
+            access: None,
         })
+    }
+
+    /// Refuses Mercure 1.0 access tokens (`typ: at+jwt`) as 0.x tokens, whatever key signed
+    /// them ([`AuthError::AccessTokenOnLegacy`]).
+    pub fn refusing_access_tokens(mut self) -> Authorizer {
+        self.refuse_access_tokens = true;
+        self
+    }
+
+    /// Verifies Mercure 1.0 access tokens with these issuers' keys.
+    pub fn access_tokens(mut self, access: super::access::AccessTokens) -> Authorizer {
+        self.access = Some(access);
+        self
+    }
+
+    /// The Mercure 1.0 access-token verifier, if the hub has trusted issuers.
+    pub fn access(&self) -> Option<&super::access::AccessTokens> {
+        self.access.as_ref()
     }
 
     /// Verifies `role`'s tokens with the keys of a JWK Set, instead of a configured key.
@@ -233,6 +258,9 @@ impl Authorizer {
             .verifier(role)
             .ok_or(AuthError::RoleNotConfigured(role))?;
         let header = peek_header(token)?;
+        if self.refuse_access_tokens && header.is_access_token() {
+            return Err(AuthError::AccessTokenOnLegacy);
+        }
         match verifier {
             Verifier::Static {
                 name,
@@ -266,6 +294,9 @@ impl Authorizer {
             return self.verify(role, token);
         };
         let header = peek_header(token)?;
+        if self.refuse_access_tokens && header.is_access_token() {
+            return Err(AuthError::AccessTokenOnLegacy);
+        }
         let algorithm = jwks_algorithm(&header.alg)?;
         let key = set
             .key(header.kid.as_deref(), algorithm)
@@ -288,7 +319,7 @@ impl Authorizer {
 }
 
 /// The algorithm of a token verified with a JWK Set: never `none` (refused earlier) nor HMAC.
-fn jwks_algorithm(alg: &str) -> Result<Algorithm, AuthError> {
+pub(super) fn jwks_algorithm(alg: &str) -> Result<Algorithm, AuthError> {
     match parse_algorithm(alg) {
         Some((algorithm, _)) if !alg.starts_with("HS") && alg == format!("{algorithm:?}") => {
             Ok(algorithm)
@@ -304,7 +335,7 @@ fn jwks_algorithm(alg: &str) -> Result<Algorithm, AuthError> {
 const JWKS_ALGORITHMS: &str =
     "an asymmetric algorithm of the JWK Set (RS*, PS*, ES256, ES384 or EdDSA)";
 
-fn key_error(error: KeyError) -> AuthError {
+pub(super) fn key_error(error: KeyError) -> AuthError {
     match error {
         KeyError::Unavailable => AuthError::KeySetUnavailable,
         KeyError::Algorithm(algorithm) => AuthError::WrongAlgorithm {
@@ -411,7 +442,7 @@ impl Verifier {
 
 /// Maps a configured algorithm name (case-insensitive, empty = HS256) to the algorithm and its
 /// JOSE spelling.
-fn parse_algorithm(configured: &str) -> Option<(Algorithm, &'static str)> {
+pub(super) fn parse_algorithm(configured: &str) -> Option<(Algorithm, &'static str)> {
     const TABLE: [(Algorithm, &str); 12] = [
         (Algorithm::HS256, "HS256"),
         (Algorithm::HS384, "HS384"),
@@ -438,25 +469,38 @@ fn parse_algorithm(configured: &str) -> Option<(Algorithm, &'static str)> {
 }
 
 /// The parts of a JOSE header read before verifying.
-struct JoseHeader {
-    alg: String,
-    kid: Option<String>,
+pub(super) struct JoseHeader {
+    pub(super) alg: String,
+    pub(super) kid: Option<String>,
+    /// The media type of the token (`at+jwt` for a Mercure 1.0 access token).
+    pub(super) typ: Option<String>,
+}
+
+impl JoseHeader {
+    /// Whether the token is an RFC 9068 access token: `typ` is `at+jwt` or
+    /// `application/at+jwt`, in any case.
+    pub(super) fn is_access_token(&self) -> bool {
+        self.typ.as_deref().is_some_and(|typ| {
+            typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+        })
+    }
+}
+
+/// Whether `token` says it is a Mercure 1.0 access token (`typ: at+jwt`); false for anything
+/// that is not a readable JWS.
+pub fn is_access_token(token: &str) -> bool {
+    peek_header(token).is_ok_and(|header| header.is_access_token())
 }
 
 /// Reads the `alg` (and `kid`) of a compact JWS without trusting anything else in it, to
 /// refuse `alg: none` and algorithm substitution with a precise reason.
-fn peek_header(token: &str) -> Result<JoseHeader, AuthError> {
+pub(super) fn peek_header(token: &str) -> Result<JoseHeader, AuthError> {
     #[derive(Deserialize)]
     struct RawHeader {
         alg: Option<String>,
         kid: Option<String>,
+        typ: Option<String>,
     }
-    const ENGINE: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::URL_SAFE,
-        GeneralPurposeConfig::new()
-            .with_encode_padding(false)
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
     let mut parts = token.split('.');
     let (Some(header), Some(_), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -479,10 +523,22 @@ fn peek_header(token: &str) -> Result<JoseHeader, AuthError> {
     Ok(JoseHeader {
         alg,
         kid: header.kid,
+        typ: header.typ,
     })
 }
 
-fn map_jwt_error(error: jsonwebtoken::errors::Error, expected: &'static str) -> AuthError {
+/// Base64url, padded or not, as JOSE parts are.
+pub(super) const ENGINE: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+pub(super) fn map_jwt_error(
+    error: jsonwebtoken::errors::Error,
+    expected: &'static str,
+) -> AuthError {
     match error.into_kind() {
         ErrorKind::InvalidSignature => AuthError::BadSignature,
         ErrorKind::ExpiredSignature => AuthError::Expired,

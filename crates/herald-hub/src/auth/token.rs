@@ -83,6 +83,65 @@ pub fn extract_token(
         }
     }
 
+    cookie_token(headers, cookie_name)
+}
+
+/// Finds a Mercure 1.0 request's access token (draft-08): the `Authorization` header, with the
+/// `Bearer` scheme in any case, if there is one; else the cookie named `cookie_name`
+/// (`__Secure-mercure_access_token` unless configured). A token in the URL (`access_token` or
+/// `authorization` query parameter) is refused, never used. `Ok(None)` means anonymous.
+pub fn extract_access_token(
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    cookie_name: &str,
+) -> Result<Option<(String, TokenSource)>, AuthError> {
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(name, _)| name == "access_token" || name == "authorization")
+    {
+        return Err(AuthError::TokenInUrl(if name == "access_token" {
+            "access_token="
+        } else {
+            "authorization="
+        }));
+    }
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    if let Some(value) = authorization.next() {
+        if authorization.next().is_some() {
+            return Err(AuthError::MalformedAuthorizationHeader(
+                "more than one Authorization header",
+            ));
+        }
+        let value = value.to_str().map_err(|_| {
+            AuthError::MalformedAuthorizationHeader("it holds non-ASCII or control characters")
+        })?;
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::MalformedAuthorizationHeader(
+                "it must use the Bearer scheme: `Authorization: Bearer <token>`",
+            ));
+        }
+        let token = token.trim_matches(' ');
+        if token.is_empty() || !token.bytes().all(is_token68) {
+            return Err(AuthError::MalformedAuthorizationHeader(
+                "the Bearer token is empty or holds characters a token cannot",
+            ));
+        }
+        return Ok(Some((token.to_owned(), TokenSource::Header)));
+    }
+    cookie_token(headers, cookie_name)
+}
+
+/// RFC 6750's `b64token` characters.
+fn is_token68(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+/// The token in the cookie named `cookie_name`, if any; an empty one is malformed.
+fn cookie_token(
+    headers: &HeaderMap,
+    cookie_name: &str,
+) -> Result<Option<(String, TokenSource)>, AuthError> {
     let cookie = headers
         .get_all(header::COOKIE)
         .iter()

@@ -6,17 +6,17 @@ use super::*;
 use crate::topic::TopicSelector;
 
 fn subscriber(id: &str, sub: Option<&str>, selectors: &[&str]) -> Subscriber {
-    Subscriber {
-        id: id.to_owned(),
-        selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
-        private_selectors: Vec::new(),
-        payload: None,
-        identity: Identity {
-            sub: sub.map(str::to_owned),
-            jti: Some(format!("jti-{id}")),
-            issued_at: Some(100),
-        },
-    }
+    let mut subscriber = Subscriber::new(
+        id.to_owned(),
+        selectors.iter().map(|s| TopicSelector::new(s)).collect(),
+        Vec::new(),
+    );
+    subscriber.identity = Identity {
+        sub: sub.map(str::to_owned),
+        jti: Some(format!("jti-{id}")),
+        issued_at: Some(100),
+    };
+    subscriber
 }
 
 fn selection(edit: impl FnOnce(&mut Selection)) -> Selection {

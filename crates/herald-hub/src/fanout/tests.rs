@@ -6,13 +6,11 @@ use std::task::Poll;
 use crate::update::Update;
 
 fn subscriber(selectors: &[&str], private: &[&str]) -> Subscriber {
-    Subscriber {
-        id: "urn:uuid:test".into(),
-        selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
-        private_selectors: private.iter().map(|s| TopicSelector::new(s)).collect(),
-        payload: None,
-        identity: Default::default(),
-    }
+    Subscriber::new(
+        "urn:uuid:test".into(),
+        selectors.iter().map(|s| TopicSelector::new(s)).collect(),
+        private.iter().map(|s| TopicSelector::new(s)).collect(),
+    )
 }
 
 fn record(seq: u64, topics: &[&str], private: bool) -> Arc<Record> {
@@ -274,6 +272,25 @@ async fn the_shared_tick_sends_heartbeats_only_after_silence() {
     let after_event = tokio::time::Instant::now();
     assert_eq!(&stream.next().await.expect("heartbeat")[..], b":\n");
     assert!(after_event.elapsed() >= Duration::from_millis(100));
+}
+
+#[test]
+fn a_template_and_a_url_pattern_of_the_same_text_route_apart() {
+    let base = url::Url::parse("https://hub.example.com/.well-known/mercure").expect("url");
+    let fanout = Arc::new(Fanout::new(8));
+    let mut template = fanout.register(subscriber(&["https://e.com/{id}"], &[]));
+    let pattern = TopicSelector::url_pattern("https://e.com/{id}", &base).expect("valid");
+    let mut modern = fanout.register(Subscriber::new("m".into(), vec![pattern], Vec::new()));
+    fanout.deliver(&record(1, &["https://e.com/1"], false));
+    fanout.deliver(&record(2, &["https://e.com/id"], false));
+    assert_eq!(next(&mut template.queue), Some(Some(1)));
+    assert_eq!(next(&mut template.queue), Some(Some(2)));
+    assert_eq!(
+        next(&mut modern.queue),
+        Some(Some(2)),
+        "`{{id}}` is the literal `id` in a URL pattern"
+    );
+    assert_eq!(next(&mut modern.queue), None);
 }
 
 #[tokio::test(start_paused = true)]

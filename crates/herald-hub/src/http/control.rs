@@ -203,6 +203,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         headers,
         MAX_BODY.min(state.config.max_update_size.max(1024)),
         state.config.body_timeout,
+        "the control request",
     )
     .await?;
     serde_json::from_slice(&body)

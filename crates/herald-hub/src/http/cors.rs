@@ -23,8 +23,8 @@ use crate::hub::HubState;
 /// The request headers a cross-origin subscriber or publisher may send.
 pub(crate) const ALLOWED_HEADERS: &str =
     "Authorization, Last-Event-ID, Cache-Control, Content-Type";
-/// The methods the hub answers cross-origin.
-pub(crate) const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+/// The methods the hub answers cross-origin (`QUERY` subscribes in Mercure 1.0).
+pub(crate) const ALLOWED_METHODS: &str = "GET, HEAD, POST, QUERY, OPTIONS";
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: u32 = 600;
 
@@ -145,7 +145,7 @@ pub(crate) async fn cors(
         if !preflight {
             headers.insert(
                 ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("Last-Event-ID, Link"),
+                HeaderValue::from_static("Last-Event-ID, Mercure-Last-Event-ID, Link"),
             );
         }
     }

@@ -9,6 +9,7 @@
 mod control;
 pub(crate) mod cors;
 pub(crate) mod limits;
+mod metadata;
 mod publish;
 pub(crate) mod refusal_log;
 mod subscribe;
@@ -21,11 +22,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, StatusCode};
 
-use crate::auth::{AuthError, Claims, Role, extract_token};
+use crate::auth::{AuthError, Claims, Role, extract_access_token, extract_token};
 use crate::hub::HubState;
+use crate::protocol::{Generation, Markers, Protocol};
 
 /// The hub's URL path.
 pub(crate) const HUB_PATH: &str = "/.well-known/mercure";
@@ -36,12 +38,20 @@ const OPENAPI: &str = include_str!("../../openapi.yaml");
 
 pub(crate) fn router(state: Arc<HubState>) -> Router {
     let config = &state.config;
+    let serves = |generation| config.protocol.serves(generation);
+    let modern_tokens = state.authorizer.access().is_some();
     let mut hub: MethodRouter<Arc<HubState>> = MethodRouter::new();
-    if state.authorizer.has_key(Role::Subscriber) || config.anonymous {
+    let subscribers = (serves(Generation::Legacy) && state.authorizer.has_key(Role::Subscriber))
+        || modern_tokens
+        || config.anonymous;
+    if subscribers {
         hub = hub.get(subscribe::subscribe);
+        if serves(Generation::Modern) {
+            hub = hub.fallback(query_or_refuse);
+        }
     }
     let control = state.authorizer.has_key(Role::Publisher);
-    if control {
+    if (serves(Generation::Legacy) && control) || modern_tokens {
         hub = hub.post(publish::publish);
     }
     let mut router = ui::routes(config.ui)
@@ -49,6 +59,9 @@ pub(crate) fn router(state: Arc<HubState>) -> Router {
         .route(HUB_PATH, hub);
     if control {
         router = router.merge(control::routes());
+    }
+    if let Some(access) = state.authorizer.access() {
+        router = router.route(&metadata::path(access.audience()), get(metadata::metadata));
     }
     if config.public_metrics {
         router = router.merge(operations());
@@ -104,6 +117,32 @@ fn operations() -> Router<Arc<HubState>> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+}
+
+/// The hub path's other methods: `QUERY` subscribes (Mercure 1.0), anything else is `405`.
+async fn query_or_refuse(
+    state: State<Arc<HubState>>,
+    method: http::Method,
+    query: axum::extract::RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, Refusal> {
+    if method.as_str() == subscribe::QUERY {
+        return subscribe::subscribe(state, method, query, headers, body).await;
+    }
+    let mut allowed = vec!["GET", "HEAD", subscribe::QUERY];
+    if state.authorizer.has_key(Role::Publisher) || state.authorizer.access().is_some() {
+        allowed.push("POST");
+    }
+    let mut response = Refusal::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed here"),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(ALLOW, value);
+    }
+    Ok(response)
 }
 
 /// A path the hub does not serve: `404` with a message saying so, as every refusal has.
@@ -236,12 +275,32 @@ impl Refusal {
             }
         }
     }
+
+    /// An authorization refusal of a Mercure 1.0 request: RFC 6750 statuses and challenge,
+    /// pointing at the protected-resource metadata.
+    pub(crate) fn modern(error: AuthError, state: &HubState) -> Refusal {
+        let status = error.status_modern();
+        let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
+        let metadata = state
+            .authorizer
+            .access()
+            .map(|access| metadata::url(access.audience()));
+        Refusal {
+            status,
+            message: error.to_string(),
+            www_authenticate: (!unavailable)
+                .then(|| error.www_authenticate_modern(metadata.as_deref())),
+            retry_after: unavailable.then_some(crate::server::RETRY_AFTER_SECS),
+            close: false,
+        }
+    }
 }
 
 impl From<crate::form::FormError> for Refusal {
     fn from(error: crate::form::FormError) -> Refusal {
         let status = match error {
             crate::form::FormError::Reserved(_) => StatusCode::FORBIDDEN,
+            crate::form::FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         Refusal::new(status, error.to_string())
@@ -311,6 +370,41 @@ pub(crate) async fn claims(
         }
         None => Ok(None),
     }
+}
+
+/// The generation of a request that only its token (and its query's 0.x markers) can tell,
+/// a publish or a subscriptions API request: the kind of the `Authorization` header's token,
+/// else the 1.0 access-token cookie when there is one, else 0.x.
+pub(crate) fn token_generation(
+    state: &HubState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Generation, Refusal> {
+    let protocol = state.config.protocol;
+    let mut markers = Markers::default();
+    if protocol == Protocol::Both {
+        markers.of_params(&params(query));
+        subscribe::token_marker(headers, &mut markers);
+        if markers == Markers::default()
+            && state.authorizer.access().is_some()
+            && extract_access_token(headers, &[], &state.config.access_token_cookie)
+                .is_ok_and(|found| found.is_some())
+        {
+            markers.modern("the access-token cookie");
+        }
+    }
+    markers.generation(protocol).map_err(Refusal::bad_request)
+}
+
+/// Every pair of the query string, decoded as `URLSearchParams` does.
+pub(crate) fn params(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every value of query parameter `name`.

@@ -1,5 +1,7 @@
 //! `POST /.well-known/mercure`: authorize the publisher from the request head, read the form
-//! within its size and time bounds, validate it, dispatch the update, answer its ID.
+//! within its size and time bounds, validate it, dispatch the update, answer its ID. The
+//! token says the generation: a 0.x token's `mercure.publish` selectors, or a 1.0 access
+//! token's `publish` grants (`403 insufficient_scope` when one topic lacks one).
 //!
 //! Nothing of the body is read before the token is verified and the publisher is within its
 //! rate: an unauthorized client gets its `401`/`403` without a byte read (and, when it asked
@@ -19,10 +21,12 @@ use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::{Refusal, claims};
-use crate::auth::{AuthError, Role, check_publish_origin, extract_token};
-use crate::form::{FormLimits, parse_publish_form};
+use crate::auth::{AuthError, Role, check_publish_origin, extract_access_token, extract_token};
+use crate::form::{FormLimits, PublishRules, parse_publish_form_with};
 use crate::hub::HubState;
+use crate::protocol::Generation;
 use crate::transport::TransportError;
+use crate::update::Update;
 
 pub(crate) async fn publish(
     State(state): State<Arc<HubState>>,
@@ -30,24 +34,80 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
-    let (claims, source) = claims(&state, Role::Publisher, &headers, query.as_deref())
+    let query = query.as_deref();
+    match super::token_generation(&state, query, &headers)? {
+        Generation::Legacy => legacy(&state, query, &headers, body).await,
+        Generation::Modern => modern(&state, query, &headers, body).await,
+    }
+}
+
+/// A Mercure 0.x publish: the `mercure` claim's publish selectors.
+async fn legacy(
+    state: &HubState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let (claims, source) = claims(state, Role::Publisher, headers, query)
         .await?
         .ok_or(AuthError::Missing)?;
-    check_publish_origin(&headers, source, &state.config.publish_origins)?;
+    check_publish_origin(headers, source, &state.config.publish_origins)?;
     if state.config.publish_rate != 0 {
         // The publisher is its token: every token has its own budget.
-        let token = extract_token(&headers, query.as_deref(), &state.config.cookie_name)?
+        let token = extract_token(headers, query, &state.config.cookie_name)?
             .map(|(token, _)| token)
             .unwrap_or_default();
         state
             .publish_rate
             .check(&token, state.config.publish_rate)?;
     }
+    let update = read_update(state, headers, body, Generation::Legacy).await?;
+    claims.check_publish(&update.topics)?;
+    dispatch(state, update).await
+}
+
+/// A Mercure 1.0 publish: an access token with a `publish` grant on every topic.
+async fn modern(
+    state: &HubState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    let refuse = |error| Refusal::modern(error, state);
+    let params = super::params(query);
+    let (token, source) = extract_access_token(headers, &params, &state.config.access_token_cookie)
+        .map_err(refuse)?
+        .ok_or_else(|| refuse(AuthError::Missing))?;
+    let claims = super::subscribe::verify_access(state, &token)
+        .await
+        .map_err(refuse)?;
+    check_publish_origin(headers, source, &state.config.publish_origins).map_err(refuse)?;
+    if claims.grants.iter().all(|g| !g.publish) {
+        return Err(refuse(AuthError::NoPublishGrant));
+    }
+    if state.config.publish_rate != 0 {
+        state
+            .publish_rate
+            .check(&token, state.config.publish_rate)?;
+    }
+    let update = read_update(state, headers, body, Generation::Modern).await?;
+    claims.check_publish(&update.topics).map_err(refuse)?;
+    dispatch(state, update).await
+}
+
+/// Reads the form within its bounds and validates it by `generation`'s rules.
+async fn read_update(
+    state: &HubState,
+    headers: &HeaderMap,
+    body: Body,
+    generation: Generation,
+) -> Result<Update, Refusal> {
     let body = read_body(
         body,
-        &headers,
+        headers,
         state.config.max_update_size,
         state.config.body_timeout,
+        "the update",
     )
     .await?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -55,8 +115,24 @@ pub(crate) async fn publish(
         max_topics: state.config.max_topics,
         max_id_size: state.config.max_id_size,
     };
-    let update = parse_publish_form(content_type, &body, &limits)?;
-    claims.check_publish(&update.topics)?;
+    let rules = PublishRules {
+        generation,
+        modern_hub: state
+            .config
+            .protocol
+            .serves(Generation::Modern)
+            .then_some(&state.hub_url),
+    };
+    Ok(parse_publish_form_with(
+        content_type,
+        &body,
+        &limits,
+        &rules,
+    )?)
+}
+
+/// Stores and fans out the update; answers its ID.
+async fn dispatch(state: &HubState, update: Update) -> Result<Response, Refusal> {
     let started = std::time::Instant::now();
     let record = state
         .transport
@@ -94,11 +170,12 @@ pub(crate) async fn read_body(
     headers: &HeaderMap,
     max: usize,
     timeout: Duration,
+    what: &str,
 ) -> Result<Bytes, Refusal> {
     let too_large = || {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the update is larger than {max} bytes (max-update-size)"),
+            format!("{what} is larger than {max} bytes (max-update-size)"),
         )
         .close()
     };

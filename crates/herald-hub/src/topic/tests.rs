@@ -529,3 +529,36 @@ fn matching_is_linear_in_the_topic() {
     assert!(!selector.matches(&topic));
     assert!(selector.matches(&"a".repeat(100_000)));
 }
+
+#[test]
+fn b47_exact_matchers_are_byte_for_byte_and_url_patterns_apart_from_templates() {
+    let base = Url::parse("https://hub.example.com/.well-known/mercure").expect("url");
+    let exact = TopicSelector::exact("https://example.com/{id}");
+    assert!(!exact.is_template() && !exact.is_pattern());
+    assert!(exact.matches("https://example.com/{id}"));
+    assert!(!exact.matches("https://example.com/1"));
+    assert_eq!(exact.match_type(), Some(MatchType::Exact));
+    assert!(TopicSelector::exact("*").is_wildcard());
+    assert!(
+        TopicSelector::url_pattern("*", &base)
+            .expect("wildcard")
+            .is_wildcard()
+    );
+    let pattern = TopicSelector::url_pattern("https://example.com/{id}", &base).expect("valid");
+    assert!(pattern.is_pattern());
+    assert!(
+        pattern.matches("https://example.com/id"),
+        "a URL pattern group"
+    );
+    assert!(!pattern.matches("https://example.com/1"));
+    let template = sel("https://example.com/{id}");
+    assert_ne!(pattern, template, "same text, another way of matching");
+    assert_ne!(exact, template);
+    assert!(TopicSelector::url_pattern("https://example.com/:id(", &base).is_none());
+    assert_eq!(
+        TopicSelector::url_pattern("https://example.com/:a/:b", &base)
+            .expect("valid")
+            .cost(),
+        6
+    );
+}

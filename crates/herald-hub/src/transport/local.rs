@@ -204,13 +204,11 @@ mod tests {
     }
 
     fn subscriber(selectors: &[&str]) -> Subscriber {
-        Subscriber {
-            id: "s".into(),
-            selectors: selectors.iter().map(|s| TopicSelector::new(s)).collect(),
-            private_selectors: Vec::new(),
-            payload: None,
-            identity: Default::default(),
-        }
+        Subscriber::new(
+            "s".into(),
+            selectors.iter().map(|s| TopicSelector::new(s)).collect(),
+            Vec::new(),
+        )
     }
 
     fn ids(replay: &Replay) -> Vec<&str> {

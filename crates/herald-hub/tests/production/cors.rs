@@ -65,6 +65,14 @@ async fn allowed_origin_gets_its_origin_echoed_with_credentials() {
     let stream = subscribe(hub.addr, "/.well-known/mercure?topic=t", &[("origin", APP)]).await;
     assert_eq!(stream.status, StatusCode::OK);
     assert_eq!(header(&stream.headers, "access-control-allow-origin"), APP);
+    // B50: the page can read the resume headers of both generations and the `Link`.
+    let exposed = header(&stream.headers, "access-control-expose-headers").to_ascii_lowercase();
+    for name in ["last-event-id", "mercure-last-event-id", "link"] {
+        assert!(
+            exposed.split(", ").any(|n| n == name),
+            "{name} in {exposed}"
+        );
+    }
 
     // A refusal reaches the page too, so that it can read why.
     let refused = publish_with(hub.addr, &[("origin", APP)], &[("topic", "t")]).await;
@@ -115,7 +123,7 @@ async fn preflight_lists_methods_and_headers() {
         "true"
     );
     let methods = header(&answer.headers, "access-control-allow-methods");
-    for method in ["GET", "POST", "OPTIONS"] {
+    for method in ["GET", "POST", "QUERY", "OPTIONS"] {
         assert!(methods.contains(method), "{methods}");
     }
     let allowed = header(&answer.headers, "access-control-allow-headers").to_ascii_lowercase();

@@ -355,3 +355,57 @@ async fn a_stalled_fetch_never_holds_up_a_token_whose_key_is_cached() {
     assert!(!stalled.is_finished(), "the unknown kid still waits");
     stalled.abort();
 }
+
+/// Mercure 1.0: an issuer whose keys are a JWK Set verifies its access tokens with them alone.
+#[tokio::test]
+async fn an_issuer_with_a_jwk_set_verifies_its_access_tokens() {
+    use herald_hub::auth::{AccessTokens, IssuerKey};
+    const ISSUER: &str = "https://auth.example.com";
+    const AUDIENCE: &str = "https://hub.example.com/.well-known/mercure";
+    let one = Signer::new("one");
+    let server = JwksServer::start(&[&one]).await;
+    let access = AccessTokens::new(
+        &[IssuerKey {
+            issuer: ISSUER.to_owned(),
+            key: server.url.clone(),
+        }],
+        AUDIENCE,
+        url::Url::parse(AUDIENCE).expect("url"),
+        HOUR,
+    )
+    .expect("issuers")
+    .key_set(ISSUER, server.key_set(HOUR, TIMEOUT));
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 600;
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "exp": exp,
+        "authorization_details": [{"type": "https://mercure.rocks/authorization-detail",
+            "actions": ["subscribe"], "topics": [{"match": "*"}]}],
+    });
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("one".to_owned());
+    header.typ = Some("at+jwt".to_owned());
+    let token = jsonwebtoken::encode(&header, &claims, &one.private).expect("sign");
+    let verified = access
+        .verify(&token)
+        .await
+        .expect("a key of the issuer's set");
+    assert_eq!(verified.issuer, ISSUER);
+    assert_eq!(verified.subscribe_selectors().len(), 1);
+    assert_eq!(server.fetches(), 1);
+
+    // The classic confusion: HMAC with the public key's text, never verified with the set.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("one".to_owned());
+    header.typ = Some("at+jwt".to_owned());
+    let hmac = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(one.jwk.to_string().as_bytes()),
+    )
+    .expect("sign");
+    assert!(access.verify(&hmac).await.is_err());
+}

@@ -154,6 +154,8 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         "/.well-known/mercure/subscriptions",
         "/.well-known/mercure/subscriptions/{topic}",
         "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
+        "/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}",
+        "/.well-known/oauth-protected-resource/.well-known/mercure",
         "/healthz",
         "/readyz",
         "/metrics",

@@ -65,6 +65,7 @@ async fn page_and_assets_are_served_under_the_content_security_policy() {
             "publish": true,
             "anonymous": false,
             "subscriptions": false,
+            "protocol": "both",
             "publisherToken": null,
             "subscriberToken": null,
             "adminToken": null,

@@ -164,24 +164,7 @@ pub async fn subscribe(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = send(addr, request.body(Full::default()).expect("request")).await;
-    let (parts, body) = response.into_parts();
-    let mut stream = Stream {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-        decoder: Decoder::builder().comments(true).build(),
-        raw: Vec::new(),
-        ended: false,
-    };
-    if stream.status == StatusCode::OK {
-        // The stream starts with a comment: once it arrived, the subscriber is registered.
-        match stream.next_frame(STEP).await {
-            Some(Frame::Comment(_)) => {}
-            other => panic!("expected the initial comment, got {other:?}"),
-        }
-    }
-    stream
+    stream_of(send(addr, request.body(Full::default()).expect("request")).await).await
 }
 
 impl Stream {
@@ -258,4 +241,137 @@ pub async fn events_before_marker(
         }
         before.push(event);
     }
+}
+
+/// Mercure 1.0: the trusted issuer the test hubs know, its secret, and the hub's identifier.
+pub const ISSUER: &str = "https://auth.example.com";
+pub const ISSUER_KEY: &str = "the issuer's own secret, 32 bytes or more";
+pub const AUDIENCE: &str = "https://hub.example.com/.well-known/mercure";
+pub const METADATA: &str =
+    "https://hub.example.com/.well-known/oauth-protected-resource/.well-known/mercure";
+pub const DETAIL: &str = "https://mercure.rocks/authorization-detail";
+
+/// A hub serving both generations: `KEY` for 0.x tokens, `ISSUER` with `ISSUER_KEY` for 1.0.
+pub async fn start_both(edit: impl FnOnce(&mut HubConfig)) -> TestHub {
+    start(|config| {
+        config.issuers = vec![herald_hub::config::IssuerKey {
+            issuer: ISSUER.to_owned(),
+            key: ISSUER_KEY.to_owned(),
+        }];
+        config.audience = Some(AUDIENCE.to_owned());
+        edit(config);
+    })
+    .await
+}
+
+pub fn in_secs(secs: u64) -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+        + secs
+}
+
+/// Access-token claims from the test issuer for the test hub, with these details.
+pub fn access_claims(details: serde_json::Value) -> serde_json::Value {
+    json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "exp": in_secs(3600),
+        "sub": "user-1",
+        "authorization_details": details,
+    })
+}
+
+/// Signs `claims` with HS256 and `typ: at+jwt` with the issuer's secret.
+pub fn sign_at(claims: &serde_json::Value) -> String {
+    sign_with(claims, "at+jwt", ISSUER_KEY)
+}
+
+/// Signs `claims` with HS256, this `typ` and this secret.
+pub fn sign_with(claims: &serde_json::Value, typ: &str, secret: &str) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some(typ.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("token")
+}
+
+/// One Mercure grant of `actions` on exact topics.
+pub fn grant(actions: &[&str], topics: &[&str]) -> serde_json::Value {
+    let topics: Vec<_> = topics.iter().map(|t| json!({"match": t})).collect();
+    json!({"type": DETAIL, "actions": actions, "topics": topics})
+}
+
+/// An access token holding these grants.
+pub fn access_token(grants: &[serde_json::Value]) -> String {
+    sign_at(&access_claims(json!(grants)))
+}
+
+/// An access token that may publish everywhere.
+pub fn access_publisher() -> String {
+    access_token(&[grant(&["publish"], &["*"])])
+}
+
+/// Sends `method` to `path` with these headers and body.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> http::Response<Incoming> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("host", "localhost");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(
+        addr,
+        request.body(Full::from(body.to_owned())).expect("request"),
+    )
+    .await
+}
+
+/// Opens a subscription from a response: once `200`, the stream starts with a comment, and
+/// once it arrived the subscriber is registered.
+pub async fn stream_of(response: http::Response<Incoming>) -> Stream {
+    let (parts, body) = response.into_parts();
+    let mut stream = Stream {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        decoder: Decoder::builder().comments(true).build(),
+        raw: Vec::new(),
+        ended: false,
+    };
+    if stream.status == StatusCode::OK {
+        match stream.next_frame(STEP).await {
+            Some(Frame::Comment(_)) => {}
+            other => panic!("expected the initial comment, got {other:?}"),
+        }
+    }
+    stream
+}
+
+/// Publishes a form with a 1.0 access token that may publish everywhere; expects 200.
+pub async fn publish_modern(addr: SocketAddr, form: &[(&str, &str)]) -> String {
+    let auth = format!("Bearer {}", access_publisher());
+    let answer = publish_with(addr, &[("authorization", &auth)], form).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.body
+}
+
+/// The IDs of `events`, without the markers of earlier calls to `events_before_marker`.
+pub fn ids(events: &[MessageEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e.last_event_id().to_owned())
+        .filter(|id| !id.starts_with("marker-"))
+        .collect()
 }

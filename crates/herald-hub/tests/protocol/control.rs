@@ -371,3 +371,28 @@ async fn control_actions_never_reach_subscribers_nor_history() {
         "history holds the updates alone"
     );
 }
+
+/// A Mercure 1.0 access token is revoked by its `jti` too: its stream ends and it is refused.
+#[tokio::test]
+async fn a_revoked_1_0_access_token_is_refused() {
+    let hub = crate::common::start_both(|_| {}).await;
+    let mut claims =
+        crate::common::access_claims(json!([crate::common::grant(&["subscribe"], &["*"])]));
+    claims["jti"] = json!("modern-jti");
+    let token = crate::common::sign_at(&claims);
+    let auth = format!("Bearer {token}");
+    let path = "/.well-known/mercure?match=t";
+    let mut stream = crate::common::subscribe(hub.addr, path, &[("authorization", &auth)]).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    let answer = control_ok(
+        hub.addr,
+        "revoke",
+        &json!({"jti": "modern-jti", "exp": now() + 60}),
+    )
+    .await;
+    assert_eq!(answer["streams"], 1, "the 1.0 stream ended: {answer}");
+    assert!(ends(&mut stream).await);
+    let refused = get(hub.addr, path, &[("authorization", &auth)]).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("revoked"), "{}", refused.body);
+}

@@ -1,5 +1,6 @@
 //! Unit tests of token verification, claims and token lookup.
 
+mod access;
 mod rules;
 mod verify;
 

@@ -13,7 +13,7 @@ const MAX_REASON = 500;
 const $ = (id) => document.getElementById(id);
 
 const page = {
-  config: { hub: "/.well-known/mercure", publish: true, anonymous: true, subscriptions: false },
+  config: { hub: "/.well-known/mercure", publish: true, anonymous: true, subscriptions: false, protocol: "both" },
   source: null,
   types: new Set(),
   lastId: "",
@@ -111,13 +111,32 @@ function listen(type) {
   if (page.source) page.source.addEventListener(type, logEvent);
 }
 
+// Mercure 0.x subscribes with topic=, lastEventID= and may carry its token in the URL;
+// Mercure 1.0 with match= or match_urlpattern= and last_event_id=, and never a token in the
+// URL (EventSource cannot send a header: a 1.0 page subscribes anonymously, or with the
+// access-token cookie).
+function modern() {
+  return $("sub-protocol").value === "1";
+}
+
 function subscribeUrl(resumeFrom) {
   const params = new URLSearchParams();
-  lines($("sub-topics").value).forEach((t) => params.append("topic", t));
+  const matcher = $("sub-match-type").value === "urlpattern" ? "match_urlpattern" : "match";
+  lines($("sub-topics").value).forEach((t) => params.append(modern() ? matcher : "topic", t));
   const token = $("sub-token").value.trim();
-  if (token) params.append("authorization", token);
-  if (resumeFrom) params.append("lastEventID", resumeFrom);
+  if (token && !modern()) params.append("authorization", token);
+  if (resumeFrom) params.append(modern() ? "last_event_id" : "lastEventID", resumeFrom);
   return `${page.config.hub}?${params}`;
+}
+
+function showProtocol() {
+  const is1 = modern();
+  $("sub-match-type-box").hidden = !is1;
+  $("sub-topics-label").firstChild.textContent = is1 ? "Matchers " : "Topic selectors ";
+  $("sub-token").disabled = is1;
+  $("sub-token-hint").textContent = is1
+    ? "1.0 takes no token in the URL: EventSource subscribes anonymously, or with the access-token cookie"
+    : "optional JWT, sent as the authorization query parameter";
 }
 
 function closeSource() {
@@ -277,7 +296,7 @@ async function refreshSubscriptions() {
     const admin = $("admin-token").value.trim();
     const rows = doc.subscriptions.map((s) => {
       const row = document.createElement("tr");
-      cell(row, s.topic);
+      cell(row, s.topic ?? `${s.match_type}: ${s.match}`);
       cell(row, s.subscriber);
       cell(row, s.active ? "yes" : "no");
       const td = document.createElement("td");
@@ -358,6 +377,9 @@ async function loadConfig() {
     $("pub-result").textContent = "This hub has no publisher key: publishing is off.";
   }
   $("subs-section").hidden = !config.subscriptions;
+  if (config.protocol === "1") $("sub-protocol").value = "1";
+  $("sub-protocol-row").hidden = config.protocol !== "both";
+  showProtocol();
   refreshSubscriptions();
 }
 
@@ -367,6 +389,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("pub-form").addEventListener("submit", publish);
   $("clear-log").addEventListener("click", clearLog);
   $("subs-refresh").addEventListener("click", refreshSubscriptions);
+  $("sub-protocol").addEventListener("change", showProtocol);
   $("admin-token").addEventListener("change", refreshSubscriptions);
   $("sub-earliest").addEventListener("change", (e) => {
     $("sub-last-id").disabled = e.target.checked;

@@ -60,6 +60,8 @@ struct PageConfig<'a> {
     anonymous: bool,
     /// Whether the subscriptions API is served.
     subscriptions: bool,
+    /// The generations served: `0.x`, `1` or `both`.
+    protocol: &'static str,
     publisher_token: Option<&'a str>,
     subscriber_token: Option<&'a str>,
     admin_token: Option<&'a str>,
@@ -77,9 +79,11 @@ async fn page_config(State(state): State<Arc<HubState>>, headers: HeaderMap) -> 
         .filter(|_| same_loopback_origin(&headers));
     let page = PageConfig {
         hub: HUB_PATH,
-        publish: state.authorizer.has_key(crate::auth::Role::Publisher),
+        publish: state.authorizer.has_key(crate::auth::Role::Publisher)
+            || state.authorizer.access().is_some(),
         anonymous: config.anonymous,
         subscriptions: config.subscriptions,
+        protocol: config.protocol.as_str(),
         publisher_token: tokens.and_then(|t| t.publisher.as_deref()),
         subscriber_token: tokens.and_then(|t| t.subscriber.as_deref()),
         admin_token: tokens.and_then(|t| t.admin.as_deref()),

@@ -1,5 +1,8 @@
 //! The subscriptions API (A8 #40-41): the active subscriptions as JSON-LD, for tokens whose
-//! subscribe claim covers the requested URL.
+//! subscribe claim covers the requested URL; and, for a Mercure 1.0 access token, in 1.0's
+//! shapes ([`modern`]). Each generation sees only its own generation's subscriptions.
+
+mod modern;
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use serde::Serialize;
 use super::{Refusal, claims};
 use crate::auth::{AuthError, Role};
 use crate::hub::HubState;
+use crate::protocol::Generation;
 use crate::subscriptions::{CONTEXT, SUBSCRIPTIONS_PATH, SubscriptionDoc, node_docs, unescape};
 use crate::topic::TopicSelector;
 
@@ -59,9 +63,12 @@ pub(crate) async fn by_path(
     respond(&state, &uri, query.as_deref(), &headers, Some(&rest)).await
 }
 
-/// The active subscriptions of this node and, in a cluster, of every other live node, sorted
-/// by ID.
-async fn cluster_docs(state: &HubState) -> Result<Vec<SubscriptionDoc>, Refusal> {
+/// The active subscriptions of `generation`, of this node and, in a cluster, of every other
+/// live node, sorted by ID.
+async fn cluster_docs(
+    state: &HubState,
+    generation: Generation,
+) -> Result<Vec<SubscriptionDoc>, Refusal> {
     let mut docs = node_docs(&state.fanout);
     let others = state
         .transport
@@ -83,6 +90,7 @@ async fn cluster_docs(state: &HubState) -> Result<Vec<SubscriptionDoc>, Refusal>
                 ..doc
             })
     }));
+    docs.retain(|doc| doc.generation() == generation);
     docs.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(docs)
 }
@@ -94,6 +102,9 @@ async fn respond(
     headers: &HeaderMap,
     rest: Option<&str>,
 ) -> Result<Response, Refusal> {
+    if super::token_generation(state, query, headers)? == Generation::Modern {
+        return modern::respond(state, uri, headers, rest).await;
+    }
     let (claims, _) = claims(state, Role::Subscriber, headers, query)
         .await?
         .ok_or(AuthError::Missing)?;
@@ -121,7 +132,7 @@ async fn respond(
             &last_event_id,
         ));
     }
-    let docs = cluster_docs(state).await?;
+    let docs = cluster_docs(state, Generation::Legacy).await?;
     let body = match rest.map(|r| r.split('/').collect::<Vec<_>>()).as_deref() {
         None => serde_json::to_vec(&Collection {
             context: CONTEXT,
