@@ -1,11 +1,14 @@
-//! What the cluster tests share: the Redis they run against ([`redis`]), `herald serve` nodes
+//! What the cluster tests share: the engines they run against ([`engine`]: [`redis`] and
+//! [`nats`]), `herald serve` nodes
 //! ([`node`]), a small blocking HTTP client for publishes and probes ([`http`]) and event-stream
 //! subscribers read on threads of their own ([`sse`]).
 //!
 //! Every wait is bounded by a deadline generous enough for a loaded two-core machine: a test
 //! that waits in vain fails with what it saw, it never hangs.
 
+pub(crate) mod engine;
 pub(crate) mod http;
+pub(crate) mod nats;
 pub(crate) mod node;
 pub(crate) mod redis;
 pub(crate) mod sse;

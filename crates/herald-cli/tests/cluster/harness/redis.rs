@@ -152,7 +152,7 @@ fn have_redis_server() -> bool {
 }
 
 /// A port nothing listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
@@ -166,14 +166,6 @@ pub(crate) struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    /// A private Redis, running; `None` (the test is skipped) when `redis-server` is not on the
-    /// PATH outside CI.
-    pub(crate) fn start() -> Option<PrivateRedis> {
-        let mut redis = PrivateRedis::reserve()?;
-        redis.launch();
-        Some(redis)
-    }
-
     /// A private Redis on a free port, not started yet.
     pub(crate) fn reserve() -> Option<PrivateRedis> {
         if !have_redis_server() {

@@ -1,5 +1,5 @@
 //! Several hub nodes as one: every update goes into one log held by a shared engine (Redis
-//! Streams: [`RedisLog`]), and every node mirrors that log into its own history and fan-out, in
+//! Streams: [`RedisLog`], or NATS JetStream: [`NatsLog`]), and every node mirrors that log into its own history and fan-out, in
 //! the log's order. So every node delivers the same updates in the same order, and a
 //! `Last-Event-ID` from any node resumes on any other.
 //!
@@ -7,7 +7,7 @@
 //! from an offset (blocking for what comes next), read the tail, and tell the newest offsets and
 //! the log's epoch. Offsets are dense within a channel (1, 2, 3...), so a node that finds a hole
 //! knows it lagged past the log's bound; the epoch changes when the engine lost its data (Redis
-//! restarted empty, a lossy failover). Everything else is shared by every engine and lives here
+//! restarted empty, a lossy failover, a NATS stream created anew). Everything else is shared by every engine and lives here
 //! and in `mirror`: the node's mirror of the log, the resume fence, gap and epoch handling,
 //! readiness and the publish path.
 //!
@@ -15,6 +15,7 @@
 //! and disconnecting subscribers never push updates out of the shared history.
 
 mod mirror;
+mod nats;
 mod redis;
 mod registry;
 
@@ -25,6 +26,7 @@ use futures::future::BoxFuture;
 
 use self::mirror::Mirror;
 pub use self::mirror::SharedStats;
+pub use self::nats::{NatsLog, NatsOptions};
 pub use self::redis::{RedisLog, RedisOptions};
 use self::registry::Registry;
 use super::stored::Stored;
@@ -276,10 +278,18 @@ impl SharedTransport {
                 // this node has read it.
                 let mut target = Cursor::default();
                 target.set(Channel::Updates, offset);
-                self.mirror.wait_for(target, self.options.fence).await;
-                self.mirror
-                    .known(&record)
-                    .unwrap_or_else(|| Err(TransportError::DuplicateId(update.id)))
+                let read = self.mirror.wait_for(target, self.options.fence).await;
+                match self.mirror.known(&record) {
+                    Some(answer) => answer,
+                    // Not read here yet (this node's reader is catching up): neither the same
+                    // update nor a conflict can be told, so the publisher retries.
+                    None if !read => Err(self.unavailable(format_args!(
+                        "an update with ID {:?} was stored at offset {offset}, which this node \
+                         has not read yet",
+                        update.id
+                    ))),
+                    None => Err(TransportError::DuplicateId(update.id)),
+                }
             }
         }
     }
