@@ -1,5 +1,6 @@
 //! What NATS adds to the engines' shared promises: a stream replicated on three servers (R3)
-//! survives the loss of one. Three `nats-server -js` of the test's own are routed as one
+//! survives the loss of one; and what it limits: an update larger than the server's largest
+//! message is refused (`413`) saying so. Three `nats-server -js` of the test's own are routed as one
 //! JetStream cluster; three hub nodes use it with `--nats-replicas 3`; the server leading the
 //! updates stream is killed -9 while every node publishes. Publishes are refused with `503`
 //! until the stream has a leader again (never answered 200 and then lost), every update
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::PATIENCE;
-use crate::harness::nats::NatsCluster;
+use crate::harness::nats::{NatsCluster, SharedNats};
 use crate::harness::node::cluster;
 use crate::harness::sse::{Subscription, ids};
 use crate::harness::{assert_no_duplicate, assert_writers_in_order};
@@ -152,4 +153,27 @@ fn kill_9_of_the_nats_server_leading_an_r3_stream_loses_no_acknowledged_update()
          the kill)",
         acknowledged.len()
     );
+}
+
+#[test]
+fn an_update_larger_than_the_nats_servers_largest_message_is_refused_saying_so() {
+    let Some(nats) = SharedNats::get() else {
+        return;
+    };
+    let nodes = cluster(
+        &nats.url,
+        &nats.prefix,
+        &["a"],
+        &["--max-update-size", "4000000"],
+    );
+    let mut http = nodes[0].http();
+    let answer = http
+        .publish("t", "big", &"x".repeat(3_000_000))
+        .expect("answered");
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert!(answer.body.contains("max_payload"), "{}", answer.body);
+    // Nothing was stored: the next update is the log's first.
+    http.publish_ok("t", "small", "x");
+    let log = nats.log();
+    assert_eq!(log, [(1, "small".to_owned())]);
 }

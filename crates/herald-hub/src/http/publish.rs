@@ -75,6 +75,9 @@ pub(crate) async fn publish(
                 )
                 .retry_after(1)
             }
+            TransportError::TooLarge(_) => {
+                Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
             TransportError::DuplicateId(_) => Refusal::new(
                 StatusCode::CONFLICT,
                 format!(

@@ -11,13 +11,13 @@
 //! answer always fails.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt as _;
 
 use super::redis::free_port;
-use super::{PATIENCE, random, signal, skip_or_fail, wait_for};
+use super::{PATIENCE, end, have, kill_left, random, signal, skip_or_fail, wait_for};
 
 /// Runs `future` to its end on a runtime of its own (the tests are plain threads).
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -172,16 +172,6 @@ impl Drop for SharedNats {
     }
 }
 
-/// Whether `nats-server` is on the PATH.
-fn have_nats_server() -> bool {
-    Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A `nats-server -js` of the test's own, stopped (by PID) when dropped.
 pub(crate) struct PrivateNats {
     pub(crate) port: u16,
@@ -196,7 +186,7 @@ pub(crate) struct PrivateNats {
 impl PrivateNats {
     /// A private NATS on a free port, not started yet.
     pub(crate) fn reserve() -> Option<PrivateNats> {
-        if !have_nats_server() {
+        if !have("nats-server") {
             skip_or_fail("nats-server is not on the PATH (apt-get install nats-server)");
             return None;
         }
@@ -281,20 +271,10 @@ impl PrivateNats {
     /// Stops the server with `signal` (TERM: it closes its store; KILL: at once), keeping its
     /// store for [`PrivateNats::launch`].
     pub(crate) fn halt(&mut self, how: &str) {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return;
         };
-        signal(child.id(), "CONT");
-        signal(child.id(), how);
-        let asked = Instant::now();
-        while child.try_wait().ok().flatten().is_none() {
-            if asked.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        end(child, how);
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
@@ -321,13 +301,7 @@ impl PrivateNats {
 
 impl Drop for PrivateNats {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_left(self.child.take());
     }
 }
 

@@ -117,12 +117,14 @@ pub struct Head {
 }
 
 /// What an append did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
     /// The entry is stored at this offset.
     Stored(u64),
     /// An entry with the same ID was appended recently, at this offset: nothing was stored.
     Duplicate(u64),
+    /// The engine refuses an entry this large (why, for the publisher): nothing was stored.
+    TooLarge(String),
 }
 
 /// Why an engine could not do what was asked (unreachable, too slow, out of memory...).
@@ -273,6 +275,7 @@ impl SharedTransport {
         }
         match self.append(Channel::Updates, &update).await? {
             Appended::Stored(_) => Ok(Arc::new(record)),
+            Appended::TooLarge(why) => Err(TransportError::TooLarge(why)),
             Appended::Duplicate(offset) => {
                 // A retry, or another update reusing a recent ID: the first one decides, once
                 // this node has read it.
@@ -323,7 +326,10 @@ impl Transport for SharedTransport {
                 return Err(TransportError::Closed);
             }
             Record::new(0, update.clone())?;
-            self.append(Channel::Events, &update).await.map(|_| ())
+            match self.append(Channel::Events, &update).await? {
+                Appended::TooLarge(why) => Err(TransportError::TooLarge(why)),
+                Appended::Stored(_) | Appended::Duplicate(_) => Ok(()),
+            }
         })
     }
 

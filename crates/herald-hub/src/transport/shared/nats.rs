@@ -338,11 +338,13 @@ impl SharedLog for NatsLog {
             let payload = Bytes::from(data);
             let mut created = false;
             loop {
-                let ack = js
+                let ack = match js
                     .publish_with_headers(self.subject(channel), headers.clone(), payload.clone())
                     .await
-                    .map_err(unavailable)?
-                    .await;
+                {
+                    Ok(ack) => ack.await,
+                    Err(error) => Err(error),
+                };
                 match ack {
                     // Another copy is being stored by the stream's quorum: its sequence comes
                     // once it is.
@@ -360,6 +362,17 @@ impl SharedLog for NatsLog {
                         // stream is a new epoch, which every node's reader notices.
                         created = true;
                         self.stream(&js, channel).await?;
+                    }
+                    Err(error)
+                        if error.kind()
+                            == jetstream::context::PublishErrorKind::MaxPayloadExceeded =>
+                    {
+                        return Ok(Appended::TooLarge(format!(
+                            "the update takes {} bytes stored, more than the largest message the \
+                             hub's NATS server takes ({} bytes, its max_payload)",
+                            payload.len(),
+                            js.client().server_info().max_payload
+                        )));
                     }
                     Err(error) => return Err(unavailable(error)),
                 }
