@@ -3,12 +3,13 @@
 # builds the release binaries, starts the three servers on loopback, runs the scenarios of
 # `herald bench` against each, stops each by PID and writes BENCHMARKS.md at the repository root.
 #
-#   bash bench/compare.sh   # the build, then about 6 minutes of scenarios on 2 cores
+#   bash bench/compare.sh   # the build, then about 9 minutes of scenarios on 2 cores
+#   bash bench/cluster.sh   # the cluster section alone (Redis and NATS, about 3 minutes)
 #
 # Waits up to QUIET_WAIT seconds (120) for other work on the machine to calm down, then runs
 # anyway and says in BENCHMARKS.md how busy the machine was.
-# Needs: cargo, jq, openssl, nginx with Debian's libnginx-mod-nchan (installed with apt when
-# missing). Ports 18180-18185 on 127.0.0.1 (HERALD_PORT, NCHAN_PORT, BASELINE_PORT,
+# Needs: cargo, jq, openssl, nginx with Debian's libnginx-mod-nchan, redis-server and
+# nats-server (installed with apt when missing). Ports 18180-18185 on 127.0.0.1 (HERALD_PORT, NCHAN_PORT, BASELINE_PORT,
 # HERALD_TLS_PORT, NCHAN_TLS_PORT, NCHAN_H2C_PORT override).
 set -euo pipefail
 
@@ -32,6 +33,8 @@ missing=()
 command -v nginx >/dev/null && [ -e "$NCHAN_MODULE" ] || missing+=(nginx libnginx-mod-nchan)
 command -v jq >/dev/null || missing+=(jq)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v nats-server >/dev/null || missing+=(nats-server)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -287,6 +290,14 @@ for target in "${TARGETS[@]}"; do
 done
 ELAPSED=$(($(date +%s) - START))
 
+# The cluster section (issues 12 and 16): three nodes on Redis, then on NATS JetStream, beside
+# one node alone, in this same run (bench/cluster.sh; about a minute per engine).
+log "cluster: 3 nodes on Redis and on NATS"
+CLUSTER_TABLE="$WORK/cluster.md"
+if ! HERALD="$HERALD" bash bench/cluster.sh "$CLUSTER_TABLE"; then
+    echo "the cluster section failed (bench/cluster.sh); its table is left out" >"$CLUSTER_TABLE"
+fi
+
 
 # --- BENCHMARKS.md ---------------------------------------------------------------------------
 # cell TARGET RESULT JQ: one table cell (the jq expression gets the JSON report).
@@ -373,6 +384,10 @@ CPU='"\(.hub.cpu_percent | round) % / \(.generator_cpu_percent | round) %"'
     echo "a topic must still see one and the same order (\`out_of_order\` counts those that did not)."
     echo "One load generator process holds all the subscriptions of a scenario: 15,000 sockets fit"
     echo "under the limit of $(ulimit -Hn) open files per process (it refuses, saying so, beyond)."
+    echo
+    echo "## Cluster: several nodes as one (issues 12 and 16)"
+    echo
+    cat "$CLUSTER_TABLE"
     echo
     echo "## Targets (issue 7)"
     echo

@@ -97,9 +97,10 @@ pub struct HubConfig {
     /// Keeps the history in an embedded transactional store in this directory (a publish is
     /// answered once committed); without it, history is in memory only.
     pub data_dir: Option<std::path::PathBuf>,
-    /// Several nodes as one: the shared log every node publishes to and mirrors
-    /// (`redis://[user:pass@]host:port/db`, or `rediss://` with TLS). Without it, the node
-    /// keeps its history alone (in memory, or in `data_dir`).
+    /// Several nodes as one: the shared log every node publishes to and mirrors: Redis Streams
+    /// (`redis://[user:pass@]host:port/db`, or `rediss://` with TLS) or NATS JetStream
+    /// (`nats://[user:pass@]host:port`, several comma-separated, or `tls://` with TLS). Without
+    /// it, the node keeps its history alone (in memory, or in `data_dir`).
     pub transport: Option<String>,
     /// Names the shared log's keys, so that several hubs can share one engine.
     pub transport_prefix: String,
@@ -109,6 +110,11 @@ pub struct HubConfig {
     pub transport_timeout: Duration,
     /// This node's name in logs, metrics and the subscriptions API (default: the host name).
     pub node_id: Option<String>,
+    /// With NATS: how many servers of a NATS cluster keep each stream (1, or 3 so that the
+    /// loss of a server loses no acknowledged update). Applies when the streams are created.
+    pub nats_replicas: usize,
+    /// With NATS: a credentials file (a user JWT and its NKey seed) to connect with.
+    pub nats_credentials: Option<std::path::PathBuf>,
     /// When the data directory's store is found damaged at start, rename it beside itself
     /// (`history.redb.damaged-<unix time>`) and start with an empty history, instead of
     /// refusing to start.
@@ -229,6 +235,8 @@ impl Default for HubConfig {
             transport_prefix: "herald".to_owned(),
             transport_timeout: Duration::from_secs(2),
             node_id: None,
+            nats_replicas: 1,
+            nats_credentials: None,
             history_age: Duration::ZERO,
             history_bytes: 256 * 1024 * 1024,
             max_topics: 1_000,

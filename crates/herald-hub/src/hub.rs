@@ -18,7 +18,9 @@ use crate::http::refusal_log::RefusalLog;
 use crate::metrics::Metrics;
 use crate::protocol::Protocol;
 use crate::server::Server;
-use crate::transport::shared::{DEDUPE_WINDOW, RedisLog, RedisOptions, SharedLog};
+use crate::transport::shared::{
+    DEDUPE_WINDOW, NatsLog, NatsOptions, RedisLog, RedisOptions, SharedLog,
+};
 use crate::transport::{
     DurableTransport, HistoryLimits, LocalTransport, OnDamage, SharedOptions, SharedTransport,
     Transport, TransportError,
@@ -376,9 +378,22 @@ fn transport(
                     })
                     .map_err(|e| HubError::Config(e.to_string()))?,
                 ),
+                Some("nats" | "tls") => Arc::new(
+                    NatsLog::new(NatsOptions {
+                        url: url.clone(),
+                        prefix: config.transport_prefix.clone(),
+                        history_size: config.history_size,
+                        timeout: config.transport_timeout,
+                        dedupe_window: DEDUPE_WINDOW,
+                        replicas: config.nats_replicas,
+                        credentials: config.nats_credentials.clone(),
+                    })
+                    .map_err(|e| HubError::Config(e.to_string()))?,
+                ),
                 _ => {
                     return Err(HubError::Config(format!(
-                        "unknown transport {:?}: expected redis://host:port or rediss://host:port",
+                        "unknown transport {:?}: expected redis://host:port, rediss://host:port, \
+                         nats://host:port[,nats://host:port...] or tls://host:port",
                         redact(url)
                     )));
                 }
@@ -417,16 +432,19 @@ fn transport(
     }
 }
 
-/// A URL without its credentials, for messages.
+/// A URL (or a comma-separated list of them) without its credentials, for messages.
 fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    url.split(',')
+        .map(|part| match url::Url::parse(part.trim()) {
+            Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+                let _ = parsed.set_username("");
+                let _ = parsed.set_password(None);
+                parsed.to_string()
+            }
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Builds a [`Hub`]: every setter mirrors a [`HubConfig`] field.

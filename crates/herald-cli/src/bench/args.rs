@@ -28,9 +28,11 @@ pub(crate) enum BenchCommand {
 #[derive(Debug, clap::Args)]
 pub(crate) struct SubscribeArgs {
     /// The URL subscribers GET (`?topic=` is appended): the hub's `/.well-known/mercure`, an
-    /// nchan eventsource location, a plain SSE endpoint.
-    #[arg(long)]
-    pub(crate) hub: Url,
+    /// nchan eventsource location, a plain SSE endpoint. Given once per node of a cluster,
+    /// subscribers are spread round robin over the nodes, and updates (`--publish-style
+    /// herald` without `--publish-url`) published round robin through them.
+    #[arg(long, required = true)]
+    pub(crate) hub: Vec<Url>,
     /// How many subscriptions to open (one HTTP/1.1 connection each, or HTTP/2 streams with
     /// `--http2`).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -189,7 +191,16 @@ impl Endpoint {
 impl SubscribeArgs {
     /// Whether subscriptions go over TLS.
     pub(crate) fn uses_tls(&self) -> bool {
-        self.tls || self.hub.scheme() == "https"
+        self.tls || self.hub.iter().any(|hub| hub.scheme() == "https")
+    }
+
+    /// The hubs, as one text (for reports).
+    pub(crate) fn hub_list(&self) -> String {
+        self.hub
+            .iter()
+            .map(Url::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// How many subscriptions share an HTTP/2 session; `None` for HTTP/1.1.
@@ -203,25 +214,31 @@ impl SubscribeArgs {
 }
 
 impl FanoutArgs {
-    /// Where updates go, after checking that the style has what it needs.
-    pub(crate) fn publish_endpoint(&self) -> anyhow::Result<Endpoint> {
-        let mut hub = self.subscribe.hub.clone();
-        if self.subscribe.uses_tls() {
-            // `--tls` with an http:// URL: the hub speaks TLS on that port.
-            let _ = hub.set_scheme("https");
+    /// Where updates go (round robin), after checking that the style has what it needs.
+    pub(crate) fn publish_endpoints(&self) -> anyhow::Result<Vec<Endpoint>> {
+        if self.publish_style == PublishStyle::RawPost && self.subscribe.topics != 1 {
+            bail!("--publish-style raw-post publishes to a single channel: --topics must be 1");
         }
-        let url = match (self.publish_style, &self.publish_url) {
-            (_, Some(url)) => url,
-            (PublishStyle::Herald, None) => &hub,
+        match (self.publish_style, &self.publish_url) {
+            (_, Some(url)) => Ok(vec![Endpoint::resolve(url)?]),
+            (PublishStyle::Herald, None) => self
+                .subscribe
+                .hub
+                .iter()
+                .map(|hub| {
+                    let mut hub = hub.clone();
+                    if self.subscribe.uses_tls() {
+                        // `--tls` with an http:// URL: the hub speaks TLS on that port.
+                        let _ = hub.set_scheme("https");
+                    }
+                    Endpoint::resolve(&hub)
+                })
+                .collect(),
             (style, None) => bail!(
                 "--publish-style {} needs --publish-url (the URL updates are POSTed to)",
                 style.name()
             ),
-        };
-        if self.publish_style == PublishStyle::RawPost && self.subscribe.topics != 1 {
-            bail!("--publish-style raw-post publishes to a single channel: --topics must be 1");
         }
-        Endpoint::resolve(url)
     }
 }
 

@@ -79,6 +79,18 @@ fn raise_file_limit(subscribers: u32) -> anyhow::Result<u64> {
     Ok(limit)
 }
 
+/// Every hub of `args`, resolved, with how subscriptions reach it.
+fn hubs(args: &SubscribeArgs) -> anyhow::Result<Vec<(Endpoint, Connector)>> {
+    args.hub
+        .iter()
+        .map(|url| {
+            let endpoint = Endpoint::resolve(url)?;
+            let connector = connector(args, &endpoint)?;
+            Ok((endpoint, connector))
+        })
+        .collect()
+}
+
 /// How the subscriptions of `args` reach `endpoint`.
 fn connector(args: &SubscribeArgs, endpoint: &Endpoint) -> anyhow::Result<Connector> {
     let streams = args.streams_per_session();
@@ -183,12 +195,10 @@ fn exit(clean: bool) -> ExitCode {
 
 async fn connections(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
     let args = args.subscribe;
-    let endpoint = Endpoint::resolve(&args.hub)?;
     let fd_limit = raise_file_limit(args.subscribers)?;
     let before = hub_sample(args.hub_pid)?;
     let plan = Arc::new(PoolPlan::new(
-        &endpoint,
-        connector(&args, &endpoint)?,
+        hubs(&args)?,
         &topic_names(args.topics),
         args.subscribers,
         0,
@@ -201,7 +211,7 @@ async fn connections(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
     pool.stop().await?;
     let report = ConnectionsReport {
         bench: "connections",
-        hub_url: args.hub.to_string(),
+        hub_url: args.hub_list(),
         subscribers_asked: args.subscribers,
         subscribers_connected: connected,
         subscribe_failures: progress.failed.load(Ordering::Relaxed),
@@ -216,15 +226,13 @@ async fn connections(args: ConnectionsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
-    let publish_endpoint = args.publish_endpoint()?;
+    let publish_endpoints = args.publish_endpoints()?;
     let sub = &args.subscribe;
-    let endpoint = Endpoint::resolve(&sub.hub)?;
     let fd_limit = raise_file_limit(sub.subscribers)?;
     let topics = topic_names(sub.topics);
     let before = hub_sample(sub.hub_pid)?;
     let plan = Arc::new(PoolPlan::new(
-        &endpoint,
-        connector(sub, &endpoint)?,
+        hubs(sub)?,
         &topics,
         sub.subscribers,
         args.messages,
@@ -240,7 +248,7 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     let publish_start = unix_nanos();
     let published = publish(Arc::new(PublishPlan {
         style: args.publish_style,
-        endpoint: publish_endpoint,
+        endpoints: publish_endpoints,
         token: args.token.clone(),
         // No ALPN here: the HTTP client sets its own.
         tls: tls::client_config(sub.cacert.as_deref(), sub.insecure, &[])?,
@@ -284,7 +292,7 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<ExitCode> {
     errors.extend(after_error);
     let report = FanoutReport {
         bench: "fanout",
-        hub_url: sub.hub.to_string(),
+        hub_url: sub.hub_list(),
         publish_style: args.publish_style.name(),
         subscribers_asked: sub.subscribers,
         subscribers_connected: connected,

@@ -29,8 +29,8 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct PublishPlan {
     /// How updates are sent.
     pub(crate) style: PublishStyle,
-    /// Where they go.
-    pub(crate) endpoint: Endpoint,
+    /// Where they go: update `i` to `endpoints[i % len]`.
+    pub(crate) endpoints: Vec<Endpoint>,
     /// The bearer token, if any.
     pub(crate) token: Option<String>,
     /// The TLS configuration for an https:// endpoint.
@@ -85,28 +85,38 @@ pub(crate) fn payload(seq: u64, sent: u64, size: usize) -> String {
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 impl PublishPlan {
-    fn uris(&self) -> anyhow::Result<Vec<http::Uri>> {
+    /// The URIs of each endpoint: one per topic for nchan, one otherwise.
+    fn uris(&self) -> anyhow::Result<Vec<Vec<http::Uri>>> {
         let uri = |url: &url::Url| {
             url.as_str()
                 .parse::<http::Uri>()
                 .with_context(|| format!("unusable publish URL {url}"))
         };
-        match self.style {
-            PublishStyle::Nchan => self
-                .topics
-                .iter()
-                .map(|topic| {
-                    let mut url = self.endpoint.url.clone();
-                    url.query_pairs_mut().append_pair("topic", topic);
-                    uri(&url)
-                })
-                .collect(),
-            PublishStyle::Herald | PublishStyle::RawPost => Ok(vec![uri(&self.endpoint.url)?]),
-        }
+        self.endpoints
+            .iter()
+            .map(|endpoint| match self.style {
+                PublishStyle::Nchan => self
+                    .topics
+                    .iter()
+                    .map(|topic| {
+                        let mut url = endpoint.url.clone();
+                        url.query_pairs_mut().append_pair("topic", topic);
+                        uri(&url)
+                    })
+                    .collect(),
+                PublishStyle::Herald | PublishStyle::RawPost => Ok(vec![uri(&endpoint.url)?]),
+            })
+            .collect()
     }
 
-    fn request(&self, uris: &[http::Uri], seq: u64) -> anyhow::Result<http::Request<Full<Bytes>>> {
+    fn request(
+        &self,
+        uris: &[Vec<http::Uri>],
+        seq: u64,
+    ) -> anyhow::Result<http::Request<Full<Bytes>>> {
         let topic = (seq % self.topics.len() as u64) as usize;
+        let at = (seq % self.endpoints.len() as u64) as usize;
+        let (endpoint, uris) = (&self.endpoints[at], &uris[at]);
         let data = payload(seq, unix_nanos(), self.payload_bytes);
         let (uri, content_type, body) = match self.style {
             PublishStyle::Herald => {
@@ -120,7 +130,7 @@ impl PublishPlan {
             PublishStyle::RawPost => (&uris[0], "text/plain", data),
         };
         let mut request = http::Request::post(uri.clone())
-            .header(http::header::HOST, &self.endpoint.host)
+            .header(http::header::HOST, &endpoint.host)
             .header(http::header::CONTENT_TYPE, content_type);
         if let Some(token) = &self.token {
             request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));

@@ -32,58 +32,78 @@ const TASKS: u32 = 16;
 /// What the pool subscribes to.
 #[derive(Debug)]
 pub(crate) struct PoolPlan {
-    /// How subscribers connect.
-    pub(crate) connector: Connector,
-    /// One ready-made HTTP/1.1 request per topic.
-    pub(crate) requests: Vec<Vec<u8>>,
-    /// The URL of each topic's subscription (for HTTP/2).
-    pub(crate) urls: Vec<url::Url>,
+    /// Where subscribers go: subscriber `i` (or, over HTTP/2, session `i`) to hub `i % len`.
+    pub(crate) hubs: Vec<HubPlan>,
     /// How many subscriptions.
     pub(crate) subscribers: u32,
     /// How many updates each topic will get.
     pub(crate) per_topic: Vec<u64>,
 }
 
+/// One hub of the pool.
+#[derive(Debug)]
+pub(crate) struct HubPlan {
+    /// How subscribers connect.
+    pub(crate) connector: Connector,
+    /// One ready-made HTTP/1.1 request per topic.
+    pub(crate) requests: Vec<Vec<u8>>,
+    /// The URL of each topic's subscription (for HTTP/2).
+    pub(crate) urls: Vec<url::Url>,
+}
+
 impl PoolPlan {
-    /// Subscriptions to `topics` at `endpoint`, `subscribers` of them spread round robin, for
-    /// `messages` updates published round robin over the same topics.
+    /// Subscriptions to `topics` at `hubs`, `subscribers` of them spread round robin over
+    /// topics and hubs, for `messages` updates published round robin over the same topics.
     pub(crate) fn new(
-        endpoint: &Endpoint,
-        connector: Connector,
+        hubs: Vec<(Endpoint, Connector)>,
         topics: &[String],
         subscribers: u32,
         messages: u64,
     ) -> Self {
         let count = topics.len() as u64;
-        let requests = topics
-            .iter()
-            .map(|topic| {
-                format!(
-                    "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
-                    endpoint.path_with_topic(topic),
-                    endpoint.host
-                )
-                .into_bytes()
-            })
-            .collect();
-        let urls = topics
-            .iter()
-            .map(|topic| {
-                let mut url = endpoint.url.clone();
-                url.query_pairs_mut().append_pair("topic", topic);
-                url
+        let hubs = hubs
+            .into_iter()
+            .map(|(endpoint, connector)| HubPlan {
+                connector,
+                requests: topics
+                    .iter()
+                    .map(|topic| {
+                        format!(
+                            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+                            endpoint.path_with_topic(topic),
+                            endpoint.host
+                        )
+                        .into_bytes()
+                    })
+                    .collect(),
+                urls: topics
+                    .iter()
+                    .map(|topic| {
+                        let mut url = endpoint.url.clone();
+                        url.query_pairs_mut().append_pair("topic", topic);
+                        url
+                    })
+                    .collect(),
             })
             .collect();
         let per_topic = (0..count)
             .map(|t| messages / count + u64::from(t < messages % count))
             .collect();
         PoolPlan {
-            connector,
-            requests,
-            urls,
+            hubs,
             subscribers,
             per_topic,
         }
+    }
+
+    /// How many subscriptions share an HTTP/2 session (1 for HTTP/1.1, a connection each).
+    fn group(&self) -> u32 {
+        self.hubs[0].connector.streams_per_session().unwrap_or(1)
+    }
+
+    /// The hub of subscription `index`.
+    fn hub(&self, index: u32) -> &HubPlan {
+        &self.hubs[(index / self.group()) as usize % self.hubs.len()]
     }
 
     /// How many deliveries a loss-free run makes.
@@ -151,7 +171,7 @@ impl Pool {
         let (stop, stopped) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
         let sessions: Arc<[OnceCell<SendRequest<Bytes>>]> =
-            match plan.connector.streams_per_session() {
+            match plan.hubs[0].connector.streams_per_session() {
                 Some(streams) => (0..plan.subscribers.div_ceil(streams))
                     .map(|_| OnceCell::new())
                     .collect(),
@@ -270,14 +290,15 @@ impl Group {
 
     /// Opens subscription `index` to `topic` and reads its response head.
     async fn open(&self, index: u32, topic: usize) -> anyhow::Result<Body> {
-        let connector = &self.plan.connector;
+        let hub = self.plan.hub(index);
+        let connector = &hub.connector;
         let Some(streams) = connector.streams_per_session() else {
-            return connector.open_http1(&self.plan.requests[topic]).await;
+            return connector.open_http1(&hub.requests[topic]).await;
         };
         let session = self.sessions[(index / streams) as usize]
             .get_or_try_init(|| connector.session())
             .await?;
-        connector.open_http2(session, &self.plan.urls[topic]).await
+        connector.open_http2(session, &hub.urls[topic]).await
     }
 
     /// Reads events until the stream ends or the pool is stopped.

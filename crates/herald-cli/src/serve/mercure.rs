@@ -211,7 +211,7 @@ fn hint(directive: &str) -> &'static str {
     match directive {
         "transport" | "transport_url" => {
             "; remove it: the history is kept in memory, durably with --data-dir, or shared by \
-             several nodes with --transport redis://..."
+             several nodes with --transport redis://... or nats://..."
         }
         "dispatch_timeout" => "; remove it: a publish is answered once the update is stored",
         _ => "; remove it (`herald serve --help` lists what Herald offers)",

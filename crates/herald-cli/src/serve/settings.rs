@@ -252,11 +252,13 @@ pub(crate) struct Settings {
     #[arg(long, env = "HERALD_DATA_DIR")]
     pub(crate) data_dir: Option<PathBuf>,
     /// Run several nodes as one on a shared log: every node publishes to it and mirrors it, so
-    /// that a subscriber resumes on any node (redis://[user:pass@]host:port/db, or rediss://
-    /// with TLS). Cannot be used with --data-dir.
+    /// that a subscriber resumes on any node: Redis Streams (redis://[user:pass@]host:port/db,
+    /// or rediss:// with TLS) or NATS JetStream (nats://[user:pass@]host:port, several
+    /// comma-separated, or tls:// with TLS). Cannot be used with --data-dir.
     #[arg(long, env = "HERALD_TRANSPORT", hide_env_values = true)]
     pub(crate) transport: Option<String>,
-    /// Names the shared log's keys, so that several hubs can share one Redis [default: herald].
+    /// Names the shared log's keys (Redis) or streams (NATS: letters, digits, - and _), so that
+    /// several hubs can share one engine [default: herald].
     #[arg(long, env = "HERALD_TRANSPORT_PREFIX")]
     pub(crate) transport_prefix: Option<String>,
     /// Longest wait for the shared log on a publish before answering 503 with Retry-After
@@ -267,6 +269,13 @@ pub(crate) struct Settings {
     /// the port of the first --addr].
     #[arg(long, env = "HERALD_NODE_ID")]
     pub(crate) node_id: Option<String>,
+    /// With a NATS transport: how many servers of the NATS cluster keep each stream, when this
+    /// node creates them (3: the loss of one server loses no acknowledged update) [default: 1].
+    #[arg(long, env = "HERALD_NATS_REPLICAS", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub(crate) nats_replicas: Option<u8>,
+    /// With a NATS transport: a credentials file (a user JWT and its NKey seed) to connect with.
+    #[arg(long, env = "HERALD_NATS_CREDENTIALS")]
+    pub(crate) nats_credentials: Option<PathBuf>,
     /// When the data directory's store is damaged, rename it beside itself
     /// (history.redb.damaged-<unix time>) and start with an empty history, instead of refusing
     /// to start [default: false].
@@ -396,9 +405,10 @@ impl Settings {
                 heartbeat, write_timeout, cookie_name, data_dir, history_age, cors_credentials,
                 history_size, subscriber_queue, history_bytes, max_selector_cost, max_id_size,
                 body_timeout, move_aside_damaged_history, transport, transport_prefix,
-                transport_timeout, node_id, max_topics, max_connections, max_connections_per_ip,
-                max_update_size, max_url_size, max_header_size, publish_rate, max_revocations,
-                revocation_ttl, send_timeout, flush_interval,
+                transport_timeout, node_id, nats_replicas, nats_credentials, max_topics,
+                max_connections, max_connections_per_ip, max_update_size, max_url_size,
+                max_header_size, publish_rate, max_revocations, revocation_ttl, send_timeout,
+                flush_interval,
                 grace_period, log_format, ui;
             lists: addr, publish_origin, cors_origin, issuer)
     }
@@ -455,6 +465,7 @@ impl Settings {
             move_aside_damaged_history: Some(hub.move_aside_damaged_history),
             transport_prefix: Some(hub.transport_prefix),
             transport_timeout: Some(Span(hub.transport_timeout)),
+            nats_replicas: u8::try_from(hub.nats_replicas).ok(),
             max_topics: Some(hub.max_topics),
             max_selector_cost: Some(hub.max_selector_cost),
             max_id_size: Some(hub.max_id_size),
@@ -497,12 +508,26 @@ impl Settings {
                 *issuer = format!("{name}={MASK}");
             }
         }
-        if let Some(transport) = &mut shown.transport
-            && let Ok(mut url) = url::Url::parse(transport)
-            && url.password().is_some()
-        {
-            let _ = url.set_password(Some(MASK));
-            *transport = url.to_string();
+        if let Some(transport) = &mut shown.transport {
+            // NATS takes a comma-separated list: each URL is masked.
+            *transport = transport
+                .split(',')
+                .map(|part| match url::Url::parse(part.trim()) {
+                    Ok(mut url) if url.password().is_some() => {
+                        let _ = url.set_password(Some(MASK));
+                        url.to_string()
+                    }
+                    // A NATS token is the user name alone.
+                    Ok(mut url)
+                        if matches!(url.scheme(), "nats" | "tls") && !url.username().is_empty() =>
+                    {
+                        let _ = url.set_username(MASK);
+                        url.to_string()
+                    }
+                    _ => part.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(",");
         }
         toml::to_string(&shown).context("cannot write the configuration")
     }
@@ -542,6 +567,8 @@ impl Settings {
             transport: self.transport.clone(),
             transport_prefix: self.transport_prefix.clone().unwrap_or(d.transport_prefix),
             transport_timeout: span(self.transport_timeout, d.transport_timeout),
+            nats_replicas: self.nats_replicas.map_or(d.nats_replicas, usize::from),
+            nats_credentials: self.nats_credentials.clone(),
             node_id: Some(
                 self.node_id
                     .clone()

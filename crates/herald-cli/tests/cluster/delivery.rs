@@ -6,9 +6,9 @@
 use std::sync::Barrier;
 use std::time::Duration;
 
+use crate::harness::engine::{Engine, Private, Shared};
 use crate::harness::http::Http;
 use crate::harness::node::{Node, cluster, start};
-use crate::harness::redis::{PrivateRedis, SharedRedis, kill_readers, stream_ids};
 use crate::harness::sse::{Subscription, ids};
 use crate::harness::{PATIENCE, assert_no_duplicate, assert_writers_in_order};
 
@@ -20,14 +20,13 @@ fn topic_of(n: usize) -> &'static str {
     if n.is_multiple_of(2) { "t1" } else { "t2" }
 }
 
-#[test]
-fn three_nodes_deliver_every_update_once_to_every_subscriber_in_one_order() {
-    let Some(redis) = SharedRedis::get() else {
+fn three_nodes_deliver_every_update_once_to_every_subscriber_in_one_order(engine: Engine) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
     let nodes = cluster(
-        &redis.url,
-        &redis.prefix,
+        broker.url(),
+        broker.prefix(),
         &["a", "b", "c"],
         &["--subscriber-queue", "10000"],
     );
@@ -72,13 +71,7 @@ fn three_nodes_deliver_every_update_once_to_every_subscriber_in_one_order() {
         .expect("the marker is published");
 
     // The log holds every update once, each writer's in the order it was acknowledged.
-    let log: Vec<String> = stream_ids(
-        &mut redis.connection(),
-        &format!("{{{}}}:updates", redis.prefix),
-    )
-    .into_iter()
-    .map(|(_, id)| id)
-    .collect();
+    let log: Vec<String> = broker.log_ids();
     assert_eq!(log.len(), topic.len() + 1, "the log holds every update");
     assert_no_duplicate(&log, "the log");
     assert_writers_in_order(&log, "the log");
@@ -105,12 +98,13 @@ fn three_nodes_deliver_every_update_once_to_every_subscriber_in_one_order() {
     }
 }
 
-#[test]
-fn a_subscriber_cut_from_one_node_resumes_on_another_with_exactly_the_missed_updates() {
-    let Some(redis) = SharedRedis::get() else {
+fn a_subscriber_cut_from_one_node_resumes_on_another_with_exactly_the_missed_updates(
+    engine: Engine,
+) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url, &redis.prefix, &["a", "b", "c"], &[]);
+    let nodes = cluster(broker.url(), broker.prefix(), &["a", "b", "c"], &[]);
     let mut clients: Vec<_> = nodes.iter().map(|n| n.http()).collect();
     let mut publish = |n: usize| clients[n % 3].publish_ok("t", &format!("m-{n}"), "x");
     let names = |range: std::ops::RangeInclusive<usize>| -> Vec<String> {
@@ -156,14 +150,15 @@ fn resume_at_once(c: &Node, on_a: &mut Http, on_b: &mut Http, round: usize) {
     );
 }
 
-#[test]
-fn resumes_on_every_node_while_publishes_flow_join_live_delivery_without_gap_or_duplicate() {
-    let Some(redis) = SharedRedis::get() else {
+fn resumes_on_every_node_while_publishes_flow_join_live_delivery_without_gap_or_duplicate(
+    engine: Engine,
+) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
     let nodes = cluster(
-        &redis.url,
-        &redis.prefix,
+        broker.url(),
+        broker.prefix(),
         &["a", "b", "c"],
         &["--subscriber-queue", "10000"],
     );
@@ -195,13 +190,7 @@ fn resumes_on_every_node_while_publishes_flow_join_live_delivery_without_gap_or_
         resumes
     });
     nodes[1].http().publish_ok("t", "end", "end");
-    let log: Vec<String> = stream_ids(
-        &mut redis.connection(),
-        &format!("{{{}}}:updates", redis.prefix),
-    )
-    .into_iter()
-    .map(|(_, id)| id)
-    .collect();
+    let log: Vec<String> = broker.log_ids();
     assert!(resumes.len() >= 6, "{} resumes", resumes.len());
     for (from, node, mut subscription) in resumes {
         let context = format!("resume from {from} on {}", nodes[node].name);
@@ -219,12 +208,11 @@ fn resumes_on_every_node_while_publishes_flow_join_live_delivery_without_gap_or_
     }
 }
 
-#[test]
-fn a_resume_on_one_node_of_an_id_published_an_instant_before_on_another_is_exact() {
-    let Some(redis) = SharedRedis::get() else {
+fn a_resume_on_one_node_of_an_id_published_an_instant_before_on_another_is_exact(engine: Engine) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url, &redis.prefix, &["a", "b", "c"], &[]);
+    let nodes = cluster(broker.url(), broker.prefix(), &["a", "b", "c"], &[]);
     let (mut on_a, mut on_b) = (nodes[0].http(), nodes[1].http());
     for round in 0..25 {
         resume_at_once(&nodes[2], &mut on_a, &mut on_b, round);
@@ -232,20 +220,18 @@ fn a_resume_on_one_node_of_an_id_published_an_instant_before_on_another_is_exact
     assert_eq!(nodes[2].metric("herald_resumes_not_found_total"), 0.0);
 }
 
-#[test]
-fn a_node_whose_reader_is_held_back_waits_for_it_on_a_resume_and_on_a_retry() {
-    let Some(redis) = PrivateRedis::start() else {
+fn a_node_whose_reader_is_held_back_waits_for_it_on_a_resume_and_on_a_retry(engine: Engine) {
+    let Some(broker) = Private::start(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url(), &redis.prefix, &["a", "b", "c"], &[]);
+    let nodes = cluster(&broker.url(), broker.prefix(), &["a", "b", "c"], &[]);
     let (mut on_a, mut on_b) = (nodes[0].http(), nodes[1].http());
-    let mut control = redis.connection();
     let mut held_back = 0;
     for round in 0..10 {
         // The readers reconnect (after a short backoff) before they read anything more: c
         // cannot have read the next update when the resume comes.
         std::thread::sleep(Duration::from_millis(200));
-        held_back += kill_readers(&mut control);
+        held_back += broker.cut_readers();
         resume_at_once(&nodes[2], &mut on_a, &mut on_b, round);
     }
     assert!(held_back >= 10, "readers held back: {held_back}");
@@ -260,7 +246,7 @@ fn a_node_whose_reader_is_held_back_waits_for_it_on_a_resume_and_on_a_retry() {
     let mut expected = Vec::new();
     for round in 0..5 {
         std::thread::sleep(Duration::from_millis(200));
-        kill_readers(&mut control);
+        broker.cut_readers();
         let id = format!("r-{round}");
         on_a.publish_ok("t", &id, "same");
         on_c.publish_ok("t", &id, "same");
@@ -272,12 +258,11 @@ fn a_node_whose_reader_is_held_back_waits_for_it_on_a_resume_and_on_a_retry() {
     assert_eq!(ids(&subscriber.until("end", PATIENCE)), expected);
 }
 
-#[test]
-fn a_node_started_late_serves_resumes_of_old_ids_from_the_tail_it_loaded() {
-    let Some(redis) = SharedRedis::get() else {
+fn a_node_started_late_serves_resumes_of_old_ids_from_the_tail_it_loaded(engine: Engine) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url, &redis.prefix, &["a", "b"], &[]);
+    let nodes = cluster(broker.url(), broker.prefix(), &["a", "b"], &[]);
     let mut clients: Vec<_> = nodes.iter().map(|n| n.http()).collect();
     let names = |range: std::ops::RangeInclusive<usize>| -> Vec<String> {
         range.map(|n| format!("l-{n}")).collect()
@@ -286,7 +271,7 @@ fn a_node_started_late_serves_resumes_of_old_ids_from_the_tail_it_loaded() {
         clients[n % 2].publish_ok("t", &format!("l-{n}"), "x");
     }
 
-    let late = start(&redis.url, &redis.prefix, "late", &[]);
+    let late = start(broker.url(), broker.prefix(), "late", &[]);
     late.wait_ready(PATIENCE);
     let mut resumed = late.subscribe(&["t"], Some("l-10"));
     assert_eq!(resumed.last_event_id(), Some("l-10"));
@@ -297,8 +282,8 @@ fn a_node_started_late_serves_resumes_of_old_ids_from_the_tail_it_loaded() {
 
     // A late node with a smaller history keeps the newest of the tail only.
     let small = start(
-        &redis.url,
-        &redis.prefix,
+        broker.url(),
+        broker.prefix(),
         "small",
         &["--history-size", "15"],
     );
@@ -316,12 +301,11 @@ fn a_node_started_late_serves_resumes_of_old_ids_from_the_tail_it_loaded() {
     assert_eq!(ids(&too_old.events(1, PATIENCE)), names(42..=42));
 }
 
-#[test]
-fn a_publish_retried_on_another_node_is_answered_200_and_delivered_once() {
-    let Some(redis) = SharedRedis::get() else {
+fn a_publish_retried_on_another_node_is_answered_200_and_delivered_once(engine: Engine) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url, &redis.prefix, &["a", "b", "c"], &[]);
+    let nodes = cluster(broker.url(), broker.prefix(), &["a", "b", "c"], &[]);
     let mut subscribers: Vec<_> = nodes.iter().map(|n| n.subscribe(&["t"], None)).collect();
     let mut clients: Vec<_> = nodes.iter().map(|n| n.http()).collect();
     let mut expected = vec!["r-1".to_owned()];
@@ -403,3 +387,54 @@ fn a_publish_retried_on_another_node_is_answered_200_and_delivered_once() {
         }
     }
 }
+
+/// `herald bench fanout` with `--hub` once per node: subscribers spread over the nodes,
+/// updates published round robin through them; its report counts nothing lost.
+fn herald_bench_over_every_node_of_a_cluster_counts_nothing_lost(engine: Engine) {
+    let Some(broker) = Shared::get(engine) else {
+        return;
+    };
+    let nodes = cluster(broker.url(), broker.prefix(), &["a", "b", "c"], &[]);
+    let mut bench = crate::support::herald();
+    bench.args([
+        "bench",
+        "fanout",
+        "--json",
+        "--subscribers",
+        "30",
+        "--topics",
+        "3",
+    ]);
+    bench.args(["--messages", "300", "--rate", "300", "--token"]);
+    bench.arg(crate::harness::http::publisher_token());
+    for node in &nodes {
+        bench.args(["--hub", &node.hub_url()]);
+    }
+    let output = bench.output().expect("herald bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(report["subscribers_connected"], 30, "{report}");
+    assert_eq!(report["publish_accepted"], 300, "{report}");
+    assert_eq!(report["deliveries_expected"], 3000, "{report}");
+    assert_eq!(report["deliveries_received"], 3000, "{report}");
+    for count in ["lost", "duplicates", "out_of_order", "publish_failed"] {
+        assert_eq!(report[count], 0, "{count}: {report}");
+    }
+}
+
+crate::on_each_engine!(
+    herald_bench_over_every_node_of_a_cluster_counts_nothing_lost,
+    three_nodes_deliver_every_update_once_to_every_subscriber_in_one_order,
+    a_subscriber_cut_from_one_node_resumes_on_another_with_exactly_the_missed_updates,
+    resumes_on_every_node_while_publishes_flow_join_live_delivery_without_gap_or_duplicate,
+    a_resume_on_one_node_of_an_id_published_an_instant_before_on_another_is_exact,
+    a_node_whose_reader_is_held_back_waits_for_it_on_a_resume_and_on_a_retry,
+    a_node_started_late_serves_resumes_of_old_ids_from_the_tail_it_loaded,
+    a_publish_retried_on_another_node_is_answered_200_and_delivered_once,
+);

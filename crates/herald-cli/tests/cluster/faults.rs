@@ -1,6 +1,7 @@
 //! Faults of a node or of its reading: a node killed -9 while publishes flow through every
-//! node, the readers' connections killed in Redis, a node frozen while the stream moves past
-//! its bound. No update answered 200 is lost, none is delivered twice, and a subscriber that
+//! node, the readers cut off (their connections killed in Redis, their consumers deleted in
+//! NATS) and every connection cut (Redis) or the server restarted (NATS), a node frozen while
+//! the stream moves past its bound. No update answered 200 is lost, none is delivered twice, and a subscriber that
 //! can no longer be served exactly is disconnected to resume.
 
 use std::collections::HashSet;
@@ -8,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::harness::engine::{Engine, Private, Shared};
 use crate::harness::node::{Node, cluster};
-use crate::harness::redis::{PrivateRedis, SharedRedis, kill_readers, stream_ids};
 use crate::harness::sse::{Subscription, ids};
 use crate::harness::{PATIENCE, assert_no_duplicate, assert_writers_in_order};
 
@@ -31,17 +32,16 @@ fn one_sequence(subscribers: &mut [(String, Subscription)], marker: &str) -> Vec
     reference.expect("subscribers")
 }
 
-#[test]
-fn kill_9_of_a_node_loses_no_acknowledged_update_and_its_clients_resume_elsewhere() {
+fn kill_9_of_a_node_loses_no_acknowledged_update_and_its_clients_resume_elsewhere(engine: Engine) {
     const WRITERS: usize = 2;
     const PER_WRITER: usize = 150;
     const KILL_AFTER: usize = 200;
-    let Some(redis) = SharedRedis::get() else {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
     let mut nodes = cluster(
-        &redis.url,
-        &redis.prefix,
+        broker.url(),
+        broker.prefix(),
         &["a", "b", "c"],
         &["--subscriber-queue", "10000"],
     );
@@ -125,11 +125,7 @@ fn kill_9_of_a_node_loses_no_acknowledged_update_and_its_clients_resume_elsewher
             "{id} was delivered but never published"
         );
     }
-    let log = stream_ids(
-        &mut redis.connection(),
-        &format!("{{{}}}:updates", redis.prefix),
-    );
-    let log: Vec<String> = log.into_iter().map(|(_, id)| id).collect();
+    let log = broker.log_ids();
     assert_eq!(log[..log.len() - 1], sequence[..], "the log's order");
 
     // c's subscribers saw a part of the one order, then their streams ended; each resumes on
@@ -155,18 +151,16 @@ fn kill_9_of_a_node_loses_no_acknowledged_update_and_its_clients_resume_elsewher
     );
 }
 
-#[test]
-fn killing_the_readers_connections_loses_nothing_and_repeats_nothing() {
-    let Some(redis) = PrivateRedis::start() else {
+fn killing_the_readers_connections_loses_nothing_and_repeats_nothing(engine: Engine) {
+    let Some(mut broker) = Private::start(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url(), &redis.prefix, &["a", "b"], &[]);
+    let nodes = cluster(&broker.url(), broker.prefix(), &["a", "b"], &[]);
     let mut subscribers: Vec<(String, Subscription)> = nodes
         .iter()
         .flat_map(|node| (0..2).map(move |_| (node.name.clone(), node.subscribe(&["t"], None))))
         .collect();
     let stop = AtomicBool::new(false);
-    let mut connection = redis.connection();
     let (readers_killed, all_killed, published) = std::thread::scope(|scope| {
         let writers: Vec<_> = nodes
             .iter()
@@ -189,17 +183,10 @@ fn killing_the_readers_connections_loses_nothing_and_repeats_nothing() {
         for round in 0..8 {
             std::thread::sleep(Duration::from_millis(300));
             if round % 2 == 0 {
-                readers += kill_readers(&mut connection);
+                readers += broker.cut_readers();
             } else {
                 // Every connection of the nodes: readers and publishers alike.
-                all += redis::cmd("CLIENT")
-                    .arg("KILL")
-                    .arg("TYPE")
-                    .arg("normal")
-                    .arg("SKIPME")
-                    .arg("yes")
-                    .query::<usize>(&mut connection)
-                    .expect("CLIENT KILL");
+                all += broker.cut_everything();
             }
         }
         stop.store(true, Ordering::SeqCst);
@@ -227,10 +214,7 @@ fn killing_the_readers_connections_loses_nothing_and_repeats_nothing() {
         .collect();
     assert_eq!(sequence.len(), expected.len(), "every update once");
     assert!(sequence.iter().all(|id| expected.contains(id)));
-    let log: Vec<String> = stream_ids(&mut connection, &format!("{{{}}}:updates", redis.prefix))
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
+    let log = broker.log_ids();
     assert_eq!(log[..log.len() - 1], sequence[..], "the log's order");
     let errors: f64 = nodes
         .iter()
@@ -244,15 +228,16 @@ fn killing_the_readers_connections_loses_nothing_and_repeats_nothing() {
     );
 }
 
-#[test]
-fn a_node_frozen_past_the_streams_bound_detects_the_gap_and_disconnects_its_subscribers() {
+fn a_node_frozen_past_the_streams_bound_detects_the_gap_and_disconnects_its_subscribers(
+    engine: Engine,
+) {
     const WRITERS: usize = 4;
     const PER_WRITER: usize = 625;
-    let Some(redis) = SharedRedis::get() else {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
     let extra = ["--history-size", "10", "--subscriber-queue", "100000"];
-    let nodes = cluster(&redis.url, &redis.prefix, &["a", "b"], &extra);
+    let nodes = cluster(broker.url(), broker.prefix(), &["a", "b"], &extra);
     let (a, b) = (&nodes[0], &nodes[1]);
     let mut on_a = a.subscribe(&["t"], None);
     let mut on_b = b.subscribe(&["t"], None);
@@ -273,9 +258,7 @@ fn a_node_frozen_past_the_streams_bound_detects_the_gap_and_disconnects_its_subs
             });
         }
     });
-    let mut connection = redis.connection();
-    let updates = format!("{{{}}}:updates", redis.prefix);
-    let first_kept = stream_ids(&mut connection, &updates)[0].0;
+    let first_kept = broker.log()[0].0;
     assert!(
         first_kept > 100,
         "the stream moved past b's place ({first_kept})"
@@ -311,3 +294,9 @@ fn a_node_frozen_past_the_streams_bound_detects_the_gap_and_disconnects_its_subs
     assert_eq!(ids(&resumed.until("after", PATIENCE)), rest);
     assert!(gone.until("after", PATIENCE).is_empty());
 }
+
+crate::on_each_engine!(
+    kill_9_of_a_node_loses_no_acknowledged_update_and_its_clients_resume_elsewhere,
+    killing_the_readers_connections_loses_nothing_and_repeats_nothing,
+    a_node_frozen_past_the_streams_bound_detects_the_gap_and_disconnects_its_subscribers,
+);

@@ -1,4 +1,5 @@
-//! Redis itself failing, on a private `redis-server`: stopped mid-stream then back empty, paused
+//! The engine itself failing, on a private `redis-server` or `nats-server`: stopped mid-stream
+//! then back empty, paused
 //! (SIGSTOP) then thawed, and unreachable when the nodes start. Publishes are answered `503`
 //! with `Retry-After` within the transport timeout (never a hang), `/readyz` says the node is
 //! not ready, open streams keep their heartbeats, and the nodes recover by themselves.
@@ -6,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::PATIENCE;
+use crate::harness::engine::{Engine, Private};
 use crate::harness::http::Answer;
 use crate::harness::node::{Node, cluster, start};
-use crate::harness::redis::PrivateRedis;
 use crate::harness::sse::{Subscription, ids};
 
 /// The nodes' transport timeout, and their heartbeat.
@@ -68,32 +69,36 @@ fn names(prefix: &str, range: std::ops::RangeInclusive<usize>) -> Vec<String> {
     range.map(|n| format!("{prefix}-{n}")).collect()
 }
 
-#[test]
-fn redis_stopped_then_back_empty_refuses_publishes_then_ends_streams_to_resume() {
-    let Some(mut redis) = PrivateRedis::start() else {
+fn the_engine_stopped_then_back_empty_refuses_publishes_then_ends_streams_to_resume(
+    engine: Engine,
+) {
+    let Some(mut broker) = Private::start(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url(), &redis.prefix, &["a", "b"], &FLAGS);
+    let nodes = cluster(&broker.url(), broker.prefix(), &["a", "b"], &FLAGS);
     let mut subscribers: Vec<_> = nodes.iter().map(|n| n.subscribe(&["t"], None)).collect();
     publish_round_robin(&nodes, &names("p", 1..=4));
     for subscriber in &mut subscribers {
         assert_eq!(ids(&subscriber.events(4, PATIENCE)), names("p", 1..=4));
     }
 
-    redis.stop();
+    broker.stop();
     let stopped = Instant::now();
     let mut refused_in = Vec::new();
     for node in &nodes {
         let answer = node.http().publish("t", "x-1", "lost").expect("answered");
-        assert_refused(&answer, &format!("node {} with Redis stopped", node.name));
+        assert_refused(
+            &answer,
+            &format!("node {} with {engine:?} stopped", node.name),
+        );
         refused_in.push(answer.elapsed);
     }
     let not_ready_in = readyz_within(&nodes, 503, stopped);
-    assert_kept_alive(&mut subscribers, "Redis stopped");
+    assert_kept_alive(&mut subscribers, &format!("{engine:?} stopped"));
 
     // Back, empty, on the same port; a publisher retrying at once lands in the new epoch before
     // the nodes may have noticed it.
-    redis.launch();
+    broker.launch();
     let back = Instant::now();
     let mut publisher = nodes[0].http();
     for id in names("q", 1..=8) {
@@ -112,7 +117,11 @@ fn redis_stopped_then_back_empty_refuses_publishes_then_ends_streams_to_resume()
     // Delivery continues: an ID of the lost epoch is unknown, one of the new epoch resumes.
     for node in &nodes {
         let mut lost = node.subscribe(&["t"], Some("p-4"));
-        assert_ne!(lost.last_event_id(), Some("p-4"), "p-4 was lost with Redis");
+        assert_ne!(
+            lost.last_event_id(),
+            Some("p-4"),
+            "p-4 was lost with the engine's data"
+        );
         let mut resumed = node.subscribe(&["t"], Some("q-2"));
         assert_eq!(resumed.last_event_id(), Some("q-2"));
         node.http()
@@ -126,37 +135,39 @@ fn redis_stopped_then_back_empty_refuses_publishes_then_ends_streams_to_resume()
         assert!(lost.until(&after, PATIENCE).is_empty());
     }
     println!(
-        "measure: Redis stopped: 503 in {refused_in:?}, /readyz 503 within {not_ready_in:?}; \
+        "measure: {engine:?} stopped: 503 in {refused_in:?}, /readyz 503 within {not_ready_in:?}; \
          back empty: ready again within {ready_in:?}, epoch change detected, old streams \
          ended, lost 0 acknowledged updates of the new epoch"
     );
 }
 
-#[test]
-fn redis_paused_answers_503_not_a_hang_then_recovers_without_loss() {
-    let Some(redis) = PrivateRedis::start() else {
+fn the_engine_paused_answers_503_not_a_hang_then_recovers_without_loss(engine: Engine) {
+    let Some(broker) = Private::start(engine) else {
         return;
     };
-    let nodes = cluster(&redis.url(), &redis.prefix, &["a", "b"], &FLAGS);
+    let nodes = cluster(&broker.url(), broker.prefix(), &["a", "b"], &FLAGS);
     let mut subscribers: Vec<_> = nodes.iter().map(|n| n.subscribe(&["t"], None)).collect();
     publish_round_robin(&nodes, &names("p", 1..=3));
     for subscriber in &mut subscribers {
         assert_eq!(ids(&subscriber.events(3, PATIENCE)), names("p", 1..=3));
     }
 
-    redis.pause();
+    broker.pause();
     let paused = Instant::now();
     // Sent while Redis is frozen: refused, though Redis may apply them once thawed.
     let mut refused_in = Vec::new();
     for (node, id) in nodes.iter().zip(["x-1", "x-2"]) {
         let answer = node.http().publish("t", id, "paused").expect("answered");
-        assert_refused(&answer, &format!("node {} with Redis paused", node.name));
+        assert_refused(
+            &answer,
+            &format!("node {} with {engine:?} paused", node.name),
+        );
         refused_in.push(answer.elapsed);
     }
     let not_ready_in = readyz_within(&nodes, 503, paused);
-    assert_kept_alive(&mut subscribers, "Redis paused");
+    assert_kept_alive(&mut subscribers, &format!("{engine:?} paused"));
 
-    redis.resume();
+    broker.resume();
     let thawed = Instant::now();
     let ready_in = readyz_within(&nodes, 200, thawed);
     // The publishers retry with the same IDs, each on the other node: stored once either way.
@@ -182,32 +193,39 @@ fn redis_paused_answers_503_not_a_hang_then_recovers_without_loss() {
         assert_eq!(node.metric("herald_shared_log_epoch_changes_total"), 0.0);
     }
     println!(
-        "measure: Redis paused: 503 in {refused_in:?}, /readyz 503 within {not_ready_in:?}; \
+        "measure: {engine:?} paused: 503 in {refused_in:?}, /readyz 503 within {not_ready_in:?}; \
          thawed: ready again within {ready_in:?}; lost 0, duplicated 0"
     );
 }
 
-#[test]
-fn a_node_started_while_redis_is_unreachable_is_not_ready_then_ready_once_it_answers() {
-    let Some(mut redis) = PrivateRedis::reserve() else {
+fn a_node_started_while_the_engine_is_unreachable_is_not_ready_then_ready_once_it_answers(
+    engine: Engine,
+) {
+    let Some(mut broker) = Private::reserve(engine) else {
         return;
     };
-    let node = start(&redis.url(), &redis.prefix, "a", &FLAGS);
+    let node = start(&broker.url(), broker.prefix(), "a", &FLAGS);
     node.wait_logged("cannot load the shared log");
     assert_eq!(node.readyz().expect("answers").status, 503);
     let answer = node.http().publish("t", "early", "x").expect("answered");
-    assert_refused(&answer, "Redis unreachable at start");
+    assert_refused(&answer, &format!("{engine:?} unreachable at start"));
     // Said once, not at every retry.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(node.log_count("cannot load the shared log"), 1);
 
-    redis.launch();
+    broker.launch();
     let up = node.wait_ready(PATIENCE);
     let mut subscriber = node.subscribe(&["t"], None);
     node.http().publish_ok("t", "first", "x");
     assert_eq!(ids(&subscriber.events(1, PATIENCE)), ["first"]);
     println!(
-        "measure: started without Redis: 503 in {:?}; ready {up:?} after Redis came up",
+        "measure: started without {engine:?}: 503 in {:?}; ready {up:?} after it came up",
         answer.elapsed
     );
 }
+
+crate::on_each_engine!(
+    the_engine_stopped_then_back_empty_refuses_publishes_then_ends_streams_to_resume,
+    the_engine_paused_answers_503_not_a_hang_then_recovers_without_loss,
+    a_node_started_while_the_engine_is_unreachable_is_not_ready_then_ready_once_it_answers,
+);

@@ -1,5 +1,6 @@
-//! Start-up: a shared transport beside a data directory, or one of an unknown kind, is a clear
-//! error before the node serves anything (and never echoes the URL's credentials).
+//! Start-up: a shared transport beside a data directory, one of an unknown kind, or a NATS one
+//! with settings it cannot use, is a clear error before the node serves anything (and never
+//! echoes the URL's credentials).
 
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
@@ -79,4 +80,50 @@ fn an_unknown_or_malformed_transport_is_a_start_up_error_that_names_it() {
     let (status, stderr) = refused_start(&["--transport", "redis://127.0.0.1:notaport"]);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("Redis URL"), "{stderr}");
+
+    let (status, stderr) = refused_start(&[
+        "--transport",
+        "nats://127.0.0.1:4222,nats://user:hunter2@127.0.0.1:notaport",
+    ]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("NATS URL"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "never echoes a password: {stderr}"
+    );
+}
+
+#[test]
+fn a_nats_transport_refuses_a_prefix_that_cannot_name_a_stream_or_bad_replicas() {
+    let (status, stderr) = refused_start(&[
+        "--transport",
+        "nats://127.0.0.1:4222",
+        "--transport-prefix",
+        "my.hub",
+    ]);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("my.hub") && stderr.contains("letters, digits"),
+        "{stderr}"
+    );
+
+    let (status, stderr) = refused_start(&[
+        "--transport",
+        "nats://127.0.0.1:4222",
+        "--nats-replicas",
+        "7",
+    ]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("--nats-replicas"), "{stderr}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("nope.creds");
+    let (status, stderr) = refused_start(&[
+        "--transport",
+        "nats://127.0.0.1:4222",
+        "--nats-credentials",
+        missing.to_str().expect("utf-8 path"),
+    ]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("nope.creds"), "{stderr}");
 }

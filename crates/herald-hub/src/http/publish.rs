@@ -139,6 +139,9 @@ async fn dispatch(state: &HubState, update: Update) -> Result<Response, Refusal>
         .dispatch(update)
         .await
         .map_err(|error| match error {
+            TransportError::TooLarge(_) => {
+                Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
+            }
             TransportError::DuplicateId(_) => Refusal::new(
                 StatusCode::CONFLICT,
                 format!(

@@ -63,6 +63,10 @@ pub enum TransportError {
     /// may or may not have been stored, and a retry with the same ID is safe.
     #[error("the shared log is unavailable: {0}")]
     Unavailable(String),
+    /// The shared log refuses an update this large (a NATS server's `max_payload`): retrying
+    /// will not help.
+    #[error("{0}")]
+    TooLarge(String),
     /// Another update with this ID is in history: IDs must be unique for resumes to be exact.
     #[error("an update with ID {0:?} is already in history")]
     DuplicateId(String),

@@ -1,9 +1,10 @@
-//! The shared transport on a real Redis, in process: hubs under one key prefix mirror one log.
-//! The whole cluster, with faults injected into real processes and into Redis itself, is tested
-//! in `crates/herald-cli/tests/cluster`.
+//! The shared transport on a real Redis and a real NATS JetStream, in process: hubs under one
+//! prefix mirror one log. The whole cluster, with faults injected into real processes and into
+//! the engines themselves, is tested in `crates/herald-cli/tests/cluster`.
 //!
-//! These tests need `HERALD_TEST_REDIS_URL` (each uses a fresh key prefix, deleted at the end):
-//! without it they are skipped with a printed reason, except under `CI=true`, where they fail.
+//! These tests need `HERALD_TEST_REDIS_URL` and `HERALD_TEST_NATS_URL` (each test uses a fresh
+//! prefix, removed at the end): without them they are skipped with a printed reason, except
+//! under `CI=true`, where they fail.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stderr,
@@ -20,6 +21,11 @@ use std::time::Duration;
 use common::{STEP, TestHub, get, publish_ok, start, subscribe};
 use http::StatusCode;
 
+/// Whether a missing engine fails the test rather than skipping it.
+fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 /// The test's keys on the machine's Redis: `{prefix}:*`, deleted when dropped.
 struct Keys {
     url: String,
@@ -33,8 +39,7 @@ impl Keys {
             .ok()
             .filter(|u| !u.is_empty())
         else {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            assert!(!ci, "CI=true and HERALD_TEST_REDIS_URL is not set");
+            assert!(!required(), "CI=true and HERALD_TEST_REDIS_URL is not set");
             eprintln!("skipped: HERALD_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379)");
             return None;
         };
@@ -91,12 +96,91 @@ impl Drop for Keys {
     }
 }
 
-/// A hub of the cluster on `keys`, once it has loaded the log.
-async fn node(keys: &Keys, name: &str) -> TestHub {
+/// The test's streams on the machine's NATS (`<prefix>-*`), deleted when dropped.
+struct Streams {
+    url: String,
+    prefix: String,
+}
+
+impl Streams {
+    /// `None` (the test is skipped) without `HERALD_TEST_NATS_URL`, outside CI.
+    async fn new() -> Option<Streams> {
+        let Some(url) = std::env::var("HERALD_TEST_NATS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(!required(), "CI=true and HERALD_TEST_NATS_URL is not set");
+            eprintln!("skipped: HERALD_TEST_NATS_URL is not set (e.g. nats://127.0.0.1:4222)");
+            return None;
+        };
+        let streams = Streams {
+            prefix: format!("herald-hub-test-{}", uuid::Uuid::new_v4().simple()),
+            url,
+        };
+        let js = streams.context().await;
+        let info = js
+            .client()
+            .request("$JS.API.INFO", "".into())
+            .await
+            .expect("JetStream answers");
+        let info: serde_json::Value = serde_json::from_slice(&info.payload).expect("JSON");
+        assert!(info.get("error").is_none(), "JetStream: {info}");
+        Some(streams)
+    }
+
+    async fn context(&self) -> async_nats::jetstream::Context {
+        let client = async_nats::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("HERALD_TEST_NATS_URL={}: unreachable: {e}", self.url));
+        async_nats::jetstream::new(client)
+    }
+
+    /// Deletes the streams: the log loses its data, as when a NATS server restarts without
+    /// its store.
+    async fn delete(&self) {
+        let js = self.context().await;
+        for channel in ["updates", "events", "control"] {
+            let _ = js.delete_stream(format!("{}-{channel}", self.prefix)).await;
+        }
+        let _ = js.delete_stream(format!("KV_{}-nodes", self.prefix)).await;
+    }
+}
+
+/// The engine a test runs on.
+enum Log {
+    Redis(Keys),
+    Nats(Streams),
+}
+
+impl Log {
+    fn url(&self) -> &str {
+        match self {
+            Log::Redis(keys) => &keys.url,
+            Log::Nats(streams) => &streams.url,
+        }
+    }
+
+    fn prefix(&self) -> &str {
+        match self {
+            Log::Redis(keys) => &keys.prefix,
+            Log::Nats(streams) => &streams.prefix,
+        }
+    }
+
+    async fn delete(&self) {
+        match self {
+            Log::Redis(keys) => keys.delete(),
+            Log::Nats(streams) => streams.delete().await,
+        }
+    }
+}
+
+/// A hub of the cluster on `log`, once it has loaded it.
+async fn node(log: &Log, name: &str) -> TestHub {
     let hub = start(|config| {
         config.anonymous = true;
-        config.transport = Some(keys.url.clone());
-        config.transport_prefix = keys.prefix.clone();
+        config.transport = Some(log.url().to_owned());
+        config.transport_prefix = log.prefix().to_owned();
         config.node_id = Some(name.to_owned());
     })
     .await;
@@ -121,11 +205,28 @@ async fn metric(hub: &TestHub, name: &str) -> f64 {
 /// Every entry carries its log's epoch now, and one of another epoch makes the node reload and
 /// disconnect its subscribers instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_log_that_lost_its_data_is_never_read_as_the_continuation_of_the_old_one() {
+async fn a_redis_log_that_lost_its_data_is_never_read_as_the_continuation_of_the_old_one() {
     let Some(keys) = Keys::new() else {
         return;
     };
-    let (a, b) = (node(&keys, "a").await, node(&keys, "b").await);
+    a_log_that_lost_its_data_is_never_read_as_the_continuation_of_the_old_one(&Log::Redis(keys))
+        .await;
+}
+
+/// The same on NATS: streams deleted (a server restarted without its store) and created anew
+/// by the next publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_log_that_lost_its_data_is_never_read_as_the_continuation_of_the_old_one() {
+    let Some(streams) = Streams::new().await else {
+        return;
+    };
+    let log = Log::Nats(streams);
+    a_log_that_lost_its_data_is_never_read_as_the_continuation_of_the_old_one(&log).await;
+    log.delete().await;
+}
+
+async fn a_log_that_lost_its_data_is_never_read_as_the_continuation_of_the_old_one(log: &Log) {
+    let (a, b) = (node(log, "a").await, node(log, "b").await);
     let path = "/.well-known/mercure?topic=t";
     let mut streams = [
         subscribe(a.addr, path, &[]).await,
@@ -142,7 +243,7 @@ async fn a_log_that_lost_its_data_is_never_read_as_the_continuation_of_the_old_o
 
     // Both readers wait after offset 4 when the log loses its data; the new log soon holds
     // more than that.
-    keys.delete();
+    log.delete().await;
     for n in 1..=8 {
         publish_ok(a.addr, &[("topic", "t"), ("id", &format!("new-{n}"))]).await;
     }

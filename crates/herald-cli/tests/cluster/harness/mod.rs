@@ -1,11 +1,14 @@
-//! What the cluster tests share: the Redis they run against ([`redis`]), `herald serve` nodes
+//! What the cluster tests share: the engines they run against ([`engine`]: [`redis`] and
+//! [`nats`]), `herald serve` nodes
 //! ([`node`]), a small blocking HTTP client for publishes and probes ([`http`]) and event-stream
 //! subscribers read on threads of their own ([`sse`]).
 //!
 //! Every wait is bounded by a deadline generous enough for a loaded two-core machine: a test
 //! that waits in vain fails with what it saw, it never hangs.
 
+pub(crate) mod engine;
 pub(crate) mod http;
+pub(crate) mod nats;
 pub(crate) mod node;
 pub(crate) mod redis;
 pub(crate) mod sse;
@@ -63,6 +66,43 @@ pub(crate) fn signal(pid: u32, signal: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
+/// Whether `program` runs (`program --version`): a server a test starts is on the PATH.
+pub(crate) fn have(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Ends a server of the test's own with `how` (`TERM`, `KILL`; thawed first, in case it was
+/// paused), with SIGKILL if it lingers 10 s, and reaps it.
+pub(crate) fn end(mut child: std::process::Child, how: &str) {
+    signal(child.id(), "CONT");
+    signal(child.id(), how);
+    let asked = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if asked.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills a server a test left running (thawed first), without asserting anything: for `Drop`.
+pub(crate) fn kill_left(child: Option<std::process::Child>) {
+    if let Some(mut child) = child {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &child.id().to_string()])
+            .status();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// Whether `sequence` lists each writer's updates (IDs `<writer>-<n>`) in increasing `n`: the

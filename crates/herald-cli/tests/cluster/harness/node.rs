@@ -1,4 +1,4 @@
-//! A node of a cluster: a real `herald serve --transport redis://...` process, its log kept (and
+//! A node of a cluster: a real `herald serve --transport redis://...` (or `nats://...`) process, its log kept (and
 //! shown when a test fails), probed over HTTP, killed, paused and resumed by PID.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +58,11 @@ pub(crate) fn start(url: &str, prefix: &str, name: &str, extra: &[&str]) -> Node
 }
 
 impl Node {
+    /// The hub's URL (`http://.../.well-known/mercure`).
+    pub(crate) fn hub_url(&self) -> String {
+        format!("http://{}/.well-known/mercure", self.authority)
+    }
+
     /// A client for publishes and probes.
     pub(crate) fn http(&self) -> Http {
         Http::new(&self.authority)

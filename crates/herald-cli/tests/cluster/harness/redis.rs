@@ -12,9 +12,9 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{PATIENCE, random, signal, skip_or_fail, wait_for};
+use super::{PATIENCE, end, have, kill_left, random, signal, skip_or_fail, wait_for};
 
 /// A connection for the test's own commands.
 fn connect(url: &str) -> redis::RedisResult<redis::Connection> {
@@ -141,18 +141,8 @@ impl Drop for SharedRedis {
     }
 }
 
-/// Whether `redis-server` is on the PATH.
-fn have_redis_server() -> bool {
-    Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A port nothing listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
@@ -166,17 +156,9 @@ pub(crate) struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    /// A private Redis, running; `None` (the test is skipped) when `redis-server` is not on the
-    /// PATH outside CI.
-    pub(crate) fn start() -> Option<PrivateRedis> {
-        let mut redis = PrivateRedis::reserve()?;
-        redis.launch();
-        Some(redis)
-    }
-
     /// A private Redis on a free port, not started yet.
     pub(crate) fn reserve() -> Option<PrivateRedis> {
-        if !have_redis_server() {
+        if !have("redis-server") {
             skip_or_fail("redis-server is not on the PATH (apt-get install redis-server)");
             return None;
         }
@@ -231,20 +213,10 @@ impl PrivateRedis {
 
     /// Stops the server with SIGTERM (SIGKILL if it lingers) and reaps it: its data is gone.
     pub(crate) fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return;
         };
-        signal(child.id(), "CONT");
-        signal(child.id(), "TERM");
-        let asked = Instant::now();
-        while child.try_wait().ok().flatten().is_none() {
-            if asked.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        end(child, "TERM");
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
@@ -265,12 +237,6 @@ impl PrivateRedis {
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_left(self.child.take());
     }
 }

@@ -187,10 +187,13 @@ impl Mirror {
         self.state().history.snapshot(since)
     }
 
-    /// Waits, at most `limit`, until the reader has read up to `target`.
-    pub(super) async fn wait_for(&self, target: Cursor, limit: Duration) {
+    /// Waits, at most `limit`, until the reader has read up to `target`; whether it has.
+    pub(super) async fn wait_for(&self, target: Cursor, limit: Duration) -> bool {
         let mut read_to = self.read_to.subscribe();
-        let _ = tokio::time::timeout(limit, read_to.wait_for(|c| c.reached(&target))).await;
+        matches!(
+            tokio::time::timeout(limit, read_to.wait_for(|c| c.reached(&target))).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Loads the log's tail into an emptied history and disconnects every subscriber of the

@@ -1,5 +1,5 @@
 //! Several hub nodes as one: every update goes into one log held by a shared engine (Redis
-//! Streams: [`RedisLog`]), and every node mirrors that log into its own history and fan-out, in
+//! Streams: [`RedisLog`], or NATS JetStream: [`NatsLog`]), and every node mirrors that log into its own history and fan-out, in
 //! the log's order. So every node delivers the same updates in the same order, and a
 //! `Last-Event-ID` from any node resumes on any other.
 //!
@@ -7,7 +7,7 @@
 //! from an offset (blocking for what comes next), read the tail, and tell the newest offsets and
 //! the log's epoch. Offsets are dense within a channel (1, 2, 3...), so a node that finds a hole
 //! knows it lagged past the log's bound; the epoch changes when the engine lost its data (Redis
-//! restarted empty, a lossy failover). Everything else is shared by every engine and lives here
+//! restarted empty, a lossy failover, a NATS stream created anew). Everything else is shared by every engine and lives here
 //! and in `mirror`: the node's mirror of the log, the resume fence, gap and epoch handling,
 //! readiness and the publish path.
 //!
@@ -18,6 +18,7 @@
 //! among them are applied again from the tail by a node that starts later.
 
 mod mirror;
+mod nats;
 mod redis;
 mod registry;
 
@@ -28,6 +29,7 @@ use futures::future::BoxFuture;
 
 use self::mirror::Mirror;
 pub use self::mirror::SharedStats;
+pub use self::nats::{NatsLog, NatsOptions};
 pub use self::redis::{RedisLog, RedisOptions};
 use self::registry::Registry;
 use super::stored::Stored;
@@ -124,12 +126,14 @@ pub struct Head {
 }
 
 /// What an append did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
     /// The entry is stored at this offset.
     Stored(u64),
     /// An entry with the same ID was appended recently, at this offset: nothing was stored.
     Duplicate(u64),
+    /// The engine refuses an entry this large (why, for the publisher): nothing was stored.
+    TooLarge(String),
 }
 
 /// Why an engine could not do what was asked (unreachable, too slow, out of memory...).
@@ -291,15 +295,24 @@ impl SharedTransport {
         }
         match self.append(Channel::Updates, &update).await? {
             Appended::Stored(_) => Ok(Arc::new(record)),
+            Appended::TooLarge(why) => Err(TransportError::TooLarge(why)),
             Appended::Duplicate(offset) => {
                 // A retry, or another update reusing a recent ID: the first one decides, once
                 // this node has read it.
                 let mut target = Cursor::default();
                 target.set(Channel::Updates, offset);
-                self.mirror.wait_for(target, self.options.fence).await;
-                self.mirror
-                    .known(&record)
-                    .unwrap_or_else(|| Err(TransportError::DuplicateId(update.id)))
+                let read = self.mirror.wait_for(target, self.options.fence).await;
+                match self.mirror.known(&record) {
+                    Some(answer) => answer,
+                    // Not read here yet (this node's reader is catching up): neither the same
+                    // update nor a conflict can be told, so the publisher retries.
+                    None if !read => Err(self.unavailable(format_args!(
+                        "an update with ID {:?} was stored at offset {offset}, which this node \
+                         has not read yet",
+                        update.id
+                    ))),
+                    None => Err(TransportError::DuplicateId(update.id)),
+                }
             }
         }
     }
@@ -312,8 +325,10 @@ impl SharedTransport {
         }
         let data =
             serde_json::to_vec(&action).map_err(|e| TransportError::Storage(e.to_string()))?;
-        let (Appended::Stored(offset) | Appended::Duplicate(offset)) =
-            self.append_data(Channel::Control, &action.id, data).await?;
+        let offset = match self.append_data(Channel::Control, &action.id, data).await? {
+            Appended::Stored(offset) | Appended::Duplicate(offset) => offset,
+            Appended::TooLarge(why) => return Err(TransportError::TooLarge(why)),
+        };
         let mut target = Cursor::default();
         target.set(Channel::Control, offset);
         self.mirror.wait_for(target, self.options.fence).await;
@@ -354,7 +369,10 @@ impl Transport for SharedTransport {
                 return Err(TransportError::Closed);
             }
             Record::new(0, update.clone())?;
-            self.append(Channel::Events, &update).await.map(|_| ())
+            match self.append(Channel::Events, &update).await? {
+                Appended::TooLarge(why) => Err(TransportError::TooLarge(why)),
+                Appended::Stored(_) | Appended::Duplicate(_) => Ok(()),
+            }
         })
     }
 
