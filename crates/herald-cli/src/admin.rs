@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 
 /// Control a hub's live streams and tokens: end the streams of a user, a subscriber or a
 /// topic (browsers reconnect with Last-Event-ID, authorized by their new credentials), or
@@ -190,18 +190,7 @@ async fn post(
         .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Full::new(Bytes::from(body.to_string())))
         .context("building the request")?;
-    let response = client
-        .request(request)
-        .await
-        .with_context(|| format!("cannot reach the hub at {url}"))?;
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .context("reading the answer")?
-        .to_bytes();
-    let text = String::from_utf8_lossy(&bytes).trim_end().to_owned();
+    let (status, text) = crate::publish::exchange(&client, request, &url).await?;
     if status == http::StatusCode::NOT_FOUND || status == http::StatusCode::METHOD_NOT_ALLOWED {
         bail!(
             "the hub has no control API at {url} ({status}): --hub must be the hub's URL \

@@ -133,6 +133,27 @@ pub(crate) fn client(cacert: Option<&Path>) -> anyhow::Result<HttpsClient> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
+/// Sends `request` to the hub at `url` and reads its whole answer: the status and the body as
+/// text, trailing line breaks trimmed.
+pub(crate) async fn exchange(
+    client: &HttpsClient,
+    request: http::Request<Full<Bytes>>,
+    url: &str,
+) -> anyhow::Result<(http::StatusCode, String)> {
+    let response = client
+        .request(request)
+        .await
+        .with_context(|| format!("cannot reach the hub at {url}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .context("reading the answer")?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).trim_end().to_owned()))
+}
+
 async fn post(args: &Args, data: &str) -> anyhow::Result<String> {
     let url = &args.hub;
     if !matches!(url.scheme(), "http" | "https") {
@@ -149,18 +170,7 @@ async fn post(args: &Args, data: &str) -> anyhow::Result<String> {
     let request = request
         .body(Full::new(Bytes::from(args.form(data))))
         .context("building the request")?;
-    let response = client
-        .request(request)
-        .await
-        .with_context(|| format!("cannot reach the hub at {url}"))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .context("reading the answer")?
-        .to_bytes();
-    let body = String::from_utf8_lossy(&body).trim_end().to_owned();
+    let (status, body) = exchange(&client, request, url.as_str()).await?;
     if !status.is_success() {
         bail!("the hub refused the update: {status}: {body}");
     }

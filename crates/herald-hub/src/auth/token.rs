@@ -45,16 +45,7 @@ pub fn extract_token(
     query: Option<&str>,
     cookie_name: &str,
 ) -> Result<Option<(String, TokenSource)>, AuthError> {
-    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
-    if let Some(value) = authorization.next() {
-        if authorization.next().is_some() {
-            return Err(AuthError::MalformedAuthorizationHeader(
-                "more than one Authorization header",
-            ));
-        }
-        let value = value.to_str().map_err(|_| {
-            AuthError::MalformedAuthorizationHeader("it holds non-ASCII or control characters")
-        })?;
+    if let Some(value) = authorization_header(headers)? {
         let Some(token) = value.strip_prefix("Bearer ") else {
             return Err(AuthError::MalformedAuthorizationHeader(
                 "it must start with `Bearer ` (case-sensitive): `Authorization: Bearer <token>`",
@@ -105,16 +96,7 @@ pub fn extract_access_token(
             "authorization="
         }));
     }
-    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
-    if let Some(value) = authorization.next() {
-        if authorization.next().is_some() {
-            return Err(AuthError::MalformedAuthorizationHeader(
-                "more than one Authorization header",
-            ));
-        }
-        let value = value.to_str().map_err(|_| {
-            AuthError::MalformedAuthorizationHeader("it holds non-ASCII or control characters")
-        })?;
+    if let Some(value) = authorization_header(headers)? {
         let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::MalformedAuthorizationHeader(
@@ -130,6 +112,23 @@ pub fn extract_access_token(
         return Ok(Some((token.to_owned(), TokenSource::Header)));
     }
     cookie_token(headers, cookie_name)
+}
+
+/// The request's one `Authorization` header as text, if it has one: several, or one that is
+/// not visible ASCII, are refused.
+fn authorization_header(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = authorization.next() else {
+        return Ok(None);
+    };
+    if authorization.next().is_some() {
+        return Err(AuthError::MalformedAuthorizationHeader(
+            "more than one Authorization header",
+        ));
+    }
+    value.to_str().map(Some).map_err(|_| {
+        AuthError::MalformedAuthorizationHeader("it holds non-ASCII or control characters")
+    })
 }
 
 /// RFC 6750's `b64token` characters.

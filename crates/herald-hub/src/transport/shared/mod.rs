@@ -141,6 +141,11 @@ pub enum Appended {
 #[error("{0}")]
 pub struct LogError(pub String);
 
+/// An engine's error, as a [`LogError`].
+fn unavailable(error: impl std::fmt::Display) -> LogError {
+    LogError(error.to_string())
+}
+
 /// A shared engine's logs, as the mirror needs them.
 pub trait SharedLog: Send + Sync + 'static {
     /// Appends `data` to `channel` unless an entry with the same `id` was appended recently;

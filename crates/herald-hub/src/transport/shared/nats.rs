@@ -23,7 +23,9 @@ use tokio::sync::{Mutex, OnceCell};
 
 use self::nodes::chunks;
 use self::reader::Reader;
-use super::{Appended, CONTROL_LOG_LEN, Channel, Cursor, Entry, Head, LogError, SharedLog};
+use super::{
+    Appended, CONTROL_LOG_LEN, Channel, Cursor, Entry, Head, LogError, SharedLog, unavailable,
+};
 
 mod nodes;
 mod reader;
@@ -98,10 +100,6 @@ impl std::fmt::Debug for NatsLog {
             .field("place", &self.place)
             .finish_non_exhaustive()
     }
-}
-
-fn unavailable(error: impl std::fmt::Display) -> LogError {
-    LogError(error.to_string())
 }
 
 /// `url` without its credentials, for messages (also when it does not parse).

@@ -24,7 +24,9 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, Script, Value};
 use tokio::sync::{Mutex, OnceCell};
 
-use super::{Appended, CONTROL_LOG_LEN, Channel, Cursor, Entry, Head, LogError, SharedLog};
+use super::{
+    Appended, CONTROL_LOG_LEN, Channel, Cursor, Entry, Head, LogError, SharedLog, unavailable,
+};
 
 /// Appends an entry: see the module documentation.
 ///
@@ -96,10 +98,6 @@ impl std::fmt::Debug for RedisLog {
             .field("place", &self.place)
             .finish_non_exhaustive()
     }
-}
-
-fn unavailable(error: impl std::fmt::Display) -> LogError {
-    LogError(error.to_string())
 }
 
 impl RedisLog {
