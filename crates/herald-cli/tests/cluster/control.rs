@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use crate::harness::engine::{Engine, Shared};
 use crate::harness::http::{admin_token, user_token};
 use crate::harness::node::{cluster, start};
-use crate::harness::redis::{SharedRedis, stream_ids};
 use crate::harness::{PATIENCE, wait_for};
 
 fn now() -> u64 {
@@ -21,14 +21,13 @@ fn now() -> u64 {
         .as_secs()
 }
 
-#[test]
-fn a_disconnect_sent_to_one_node_ends_the_selected_streams_of_every_node() {
-    let Some(redis) = SharedRedis::get() else {
+fn a_disconnect_sent_to_one_node_ends_the_selected_streams_of_every_node(engine: Engine) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
     let nodes = cluster(
-        &redis.url,
-        &redis.prefix,
+        broker.url(),
+        broker.prefix(),
         &["a", "b", "c"],
         &["--subscriptions"],
     );
@@ -103,11 +102,7 @@ fn a_disconnect_sent_to_one_node_ends_the_selected_streams_of_every_node() {
             "only updates reach subscribers: {ids:?}"
         );
     }
-    let log = stream_ids(
-        &mut redis.connection(),
-        &format!("{{{}}}:updates", redis.prefix),
-    );
-    let ids: Vec<&str> = log.iter().map(|(_, id)| id.as_str()).collect();
+    let ids = broker.log_ids();
     assert_eq!(
         ids,
         ["after-alice", "marker"],
@@ -138,12 +133,13 @@ fn refuses(node: &crate::harness::node::Node, token: &str) -> bool {
     (text + &rest).contains("revoked")
 }
 
-#[test]
-fn a_revocation_is_in_force_on_every_node_including_late_and_restarted_ones_until_exp() {
-    let Some(redis) = SharedRedis::get() else {
+fn a_revocation_is_in_force_on_every_node_including_late_and_restarted_ones_until_exp(
+    engine: Engine,
+) {
+    let Some(broker) = Shared::get(engine) else {
         return;
     };
-    let mut nodes = cluster(&redis.url, &redis.prefix, &["a", "b", "c"], &[]);
+    let mut nodes = cluster(broker.url(), broker.prefix(), &["a", "b", "c"], &[]);
     let long = user_token("dave", "long-lived");
     let short = user_token("erin", "short-lived");
     let mut stream = nodes[1].subscribe_as(&["t"], &long);
@@ -167,12 +163,12 @@ fn a_revocation_is_in_force_on_every_node_including_late_and_restarted_ones_unti
         );
     }
     // A node started later reads the revocations from the control channel's tail.
-    let late = start(&redis.url, &redis.prefix, "d", &[]);
+    let late = start(broker.url(), broker.prefix(), "d", &[]);
     late.wait_ready(PATIENCE);
     assert!(refuses(&late, &long), "a node started later refuses it");
     // So does a node restarted after kill -9.
     nodes[2].kill_9();
-    let restarted = start(&redis.url, &redis.prefix, "c", &[]);
+    let restarted = start(broker.url(), broker.prefix(), "c", &[]);
     restarted.wait_ready(PATIENCE);
     assert!(refuses(&restarted, &long), "a restarted node refuses it");
     nodes.truncate(2);
@@ -191,3 +187,8 @@ fn a_revocation_is_in_force_on_every_node_including_late_and_restarted_ones_unti
         );
     }
 }
+
+crate::on_each_engine!(
+    a_disconnect_sent_to_one_node_ends_the_selected_streams_of_every_node,
+    a_revocation_is_in_force_on_every_node_including_late_and_restarted_ones_until_exp,
+);

@@ -63,18 +63,30 @@ impl NatsLog {
         let bucket = format!("{}-nodes", self.options.prefix);
         let store = match js.get_key_value(&bucket).await {
             Ok(store) => store,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "Herald's nodes and their subscriptions".to_owned(),
-                    history: 1,
+            Err(_) => {
+                // The bucket's stream, as `create_key_value` would make it, without the account
+                // query that call starts with: async-nats cannot read nats-server 2.9's answer
+                // to it, which left every node out of the roll call there.
+                js.get_or_create_stream(stream::Config {
+                    name: format!("KV_{bucket}"),
+                    description: Some("Herald's nodes and their subscriptions".to_owned()),
+                    subjects: vec![format!("$KV.{bucket}.>")],
+                    max_messages_per_subject: 1,
                     max_age: ttl,
-                    num_replicas: self.options.replicas,
                     storage: stream::StorageType::File,
+                    allow_rollup: true,
+                    deny_delete: true,
+                    allow_direct: true,
+                    discard: stream::DiscardPolicy::New,
+                    num_replicas: self.options.replicas,
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| LogError(format!("bucket {bucket}: {e}")))?,
+                .map_err(|e| LogError(format!("bucket {bucket}: {e}")))?;
+                js.get_key_value(&bucket)
+                    .await
+                    .map_err(|e| LogError(format!("bucket {bucket}: {e}")))?
+            }
         };
         *slot = Some(store.clone());
         Ok(store)
