@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use crate::harness::PATIENCE;
 use crate::harness::nats::{NatsCluster, SharedNats};
 use crate::harness::node::cluster;
-use crate::harness::sse::{Subscription, ids};
-use crate::harness::{assert_no_duplicate, assert_writers_in_order};
+use crate::harness::sse::{Seen, Subscription, ids};
+use crate::harness::{assert_no_duplicate, assert_writers_in_order, wait_for};
 
 /// Writers per node, updates per writer, and after how many answers the leader dies.
 const WRITERS: usize = 2;
@@ -44,12 +44,32 @@ fn kill_9_of_the_nats_server_leading_an_r3_stream_loses_no_acknowledged_update()
         "10000",
     ];
     let nodes = cluster(&url, &nats.prefix.clone(), &["a", "b", "c"], &flags);
+    // The stream exists once a node has published. Nodes that start together on a new log may
+    // see it change epoch while its streams are being created, and then disconnect their
+    // subscribers: what this test measures starts once every node has read the first update.
+    nodes[0].http().publish_ok("t", "first", "x");
+    for node in &nodes {
+        wait_for(
+            &format!("{} serves the first update", node.name),
+            PATIENCE,
+            || {
+                let mut probe = node.subscribe(&["t"], Some("earliest"));
+                loop {
+                    match probe.next(PATIENCE)? {
+                        Seen::Event(event) if event.id == "first" => return Some(()),
+                        Seen::End(_) => return None,
+                        _ => {}
+                    }
+                }
+            },
+        );
+    }
     let mut subscribers: Vec<(String, Subscription)> = nodes
         .iter()
-        .flat_map(|node| (0..2).map(move |_| (node.name.clone(), node.subscribe(&["t"], None))))
+        .flat_map(|node| {
+            (0..2).map(move |_| (node.name.clone(), node.subscribe(&["t"], Some("earliest"))))
+        })
         .collect();
-    // The stream exists once a node has published.
-    nodes[0].http().publish_ok("t", "first", "x");
     let leader = nats.leader();
 
     let answered = AtomicUsize::new(0);
