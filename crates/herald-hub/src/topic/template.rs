@@ -221,23 +221,27 @@ impl Expression {
                 .unwrap_or(0);
         }
         starts.iter().any(|&at| {
-            let value_from = match self.first {
-                _ if at == topic.len() => return true,
-                None => at,
-                Some(first) if topic[at] == first => at + 1,
-                Some(_) => return false,
-            };
-            states[value_from - base] == 1
+            self.value_from(topic, at)
+                .is_some_and(|from| states[from - base] == 1)
         })
+    }
+
+    /// Where this expression's one value starts when the expression starts at `at`: past its
+    /// operator's first character, if it has one (`None`: the topic lacks it there). At the
+    /// topic's end, the expression takes nothing.
+    fn value_from(&self, topic: &[u8], at: usize) -> Option<usize> {
+        match self.first {
+            _ if at == topic.len() => Some(at),
+            None => Some(at),
+            Some(first) if topic[at] == first => Some(at + 1),
+            Some(_) => None,
+        }
     }
 
     /// Whether this expression, holding at most one value, can take all of `topic` from `at`.
     fn ends_topic(&self, topic: &[u8], at: usize) -> bool {
-        let mut at = match self.first {
-            _ if at == topic.len() => return true,
-            None => at,
-            Some(first) if topic[at] == first => at + 1,
-            Some(_) => return false,
+        let Some(mut at) = self.value_from(topic, at) else {
+            return false;
         };
         while at < topic.len() {
             match token_len(topic, at, self.head) {
